@@ -1,0 +1,111 @@
+/**
+ * The Transport contract. A transport moves Message frames between a client socket and a listener; it knows nothing
+ * about codecs, services or handlers. Many requests share one ClientSocket (multiplexed by request id), and a
+ * transport must never let a call wait forever: every request carries a timeout and fails with a 408 RpcError when
+ * it passes, and a dead connection fails its pending requests with a 503 RpcError.
+ */
+
+export type Metadata = Record<string, string>;
+
+/** What a frame is for. Numbers are the wire values (docs/protocol.md). */
+export const MessageKind = {
+  request: 0,
+  response: 1,
+  /** The caller gave up on a request (deadline or abort): the server should abort the handler. */
+  cancel: 2,
+  ping: 3,
+  pong: 4,
+} as const;
+export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
+
+export interface Message {
+  kind: MessageKind;
+  /** Request id, unique per connection while the request is in flight; a response carries its request's id. */
+  id: number;
+  /** Codec wire id of `body` (lib/codec). */
+  codec: number;
+  /** Target service and endpoint (requests only; empty on responses). */
+  service: string;
+  endpoint: string;
+  /** Milliseconds left before the caller's deadline; 0 means none given. */
+  timeout: number;
+  metadata: Metadata | undefined;
+  /** True when `body` is an encoded ErrorRecord rather than the endpoint's reply. */
+  error: boolean;
+  body: Uint8Array;
+}
+
+/** Called by a listener for each inbound request; `reply` sends exactly one response frame back on its connection. */
+export type RequestHandler = (request: Message, reply: Reply, peer: PeerInfo) => void;
+export type Reply = (response: Message) => void;
+
+export interface PeerInfo {
+  /** Remote address as the transport sees it (`127.0.0.1:53412`, `memory:3`). */
+  readonly remote: string;
+  /** Registers a callback run if the caller cancels request `id` (cancel frame or dropped connection). */
+  onCancel(id: number, cb: () => void): void;
+  /** Clears the cancel callback when the request completes. */
+  clearCancel(id: number): void;
+}
+
+export interface ListenOptions {
+  /** Largest frame accepted, in bytes; larger ones close the connection before being buffered. */
+  maxFrameSize?: number;
+  /** Most requests one connection may have in flight; past it the server stops reading that connection. */
+  maxInFlight?: number;
+  /** A frame half received for longer than this closes the connection (ms). */
+  frameTimeout?: number;
+}
+
+export interface Listener {
+  /** The address actually bound, e.g. `127.0.0.1:40213` after listening on port 0. */
+  readonly address: string;
+  /** Stop accepting connections; resolves when every connection is closed. Callers drain in-flight work first. */
+  close(): Promise<void>;
+}
+
+export interface RequestOptions {
+  /** Milliseconds before the request fails with 408. Required: nothing waits forever. */
+  timeout: number;
+  /** Aborting sends a cancel frame and rejects with 499. */
+  signal?: AbortSignal;
+}
+
+export interface ClientSocket {
+  /** Sends a request and resolves with its response frame. The socket assigns `id`. */
+  request(message: Message, options: RequestOptions): Promise<Message>;
+  /** True once the connection is closed; a pool dials again. */
+  readonly closed: boolean;
+  /** Number of requests waiting for a response. */
+  readonly inFlight: number;
+  close(): void;
+}
+
+export interface DialOptions {
+  /** Milliseconds to establish the connection before failing with 503. */
+  connectTimeout?: number;
+  maxFrameSize?: number;
+}
+
+export interface Transport {
+  readonly name: string;
+  listen(address: string, handler: RequestHandler, options?: ListenOptions): Promise<Listener>;
+  dial(address: string, options?: DialOptions): Promise<ClientSocket>;
+  /** Releases anything the transport holds globally (engine connections for plugin transports). */
+  close?(): Promise<void>;
+}
+
+/** Builds a response frame for `request`, reusing its id and codec. */
+export function responseTo(request: Message, body: Uint8Array, error: boolean, codec = request.codec): Message {
+  return {
+    kind: MessageKind.response,
+    id: request.id,
+    codec,
+    service: '',
+    endpoint: '',
+    timeout: 0,
+    metadata: undefined,
+    error,
+    body,
+  };
+}
