@@ -1,0 +1,32 @@
+/**
+ * Phobos public API. Importing it loads reflect-metadata once, so decorators work wherever Phobos is used.
+ */
+import 'reflect-metadata';
+
+export { Service, Method, Subscribe, describe } from './decorators';
+export type { ServiceDescriptor, MethodDescriptor, SubscriptionDescriptor, MethodOptions, SubscribeOptions } from './decorators';
+export { createService, PhobosService } from './service';
+export type { ServiceOptions } from './service';
+export { createFunction, PhobosFunction } from './function';
+export type { Context } from './context';
+export { currentContext } from './context';
+export { RpcError, errors } from './errors';
+export type { ErrorRecord, ValidationIssue } from './errors';
+export { Client } from './client/client';
+export type { CallOptions, ClientOf, ClientMethod, PublishOptions } from './client/types';
+export type { HandlerWrapper, HandlerFn, EndpointInfo } from './server/endpoint';
+export { resolveConfig, ConfigError, FLAGS, DEFAULTS } from './flags';
+export type { Config } from './flags';
+export { registerPlugin, availablePlugins } from './plugins';
+export type { PluginDefinition, PluginContext, PluginKind, PluginFactory } from './plugins';
+export type { Codec } from './codec';
+export { CodecTable, JsonCodec, MsgpackCodec, CODEC_IDS } from './codec';
+export type { Registry, ServiceRecord, NodeRecord, EndpointRecord, WatchEvent, Watcher } from './registry/registry';
+export { MemoryRegistry } from './registry/memory';
+export { RegistryCache } from './registry/cache';
+export type { Transport, Message, Listener, ClientSocket } from './transport/transport';
+export type { Broker, Event, Subscription } from './broker/broker';
+export { MemoryBroker } from './broker/memory';
+export type { Selector, SelectedNode } from './selector/selector';
+export { createLogger } from './observe/logger';
+export type { Logger } from './observe/logger';

@@ -1,0 +1,78 @@
+import type { Context } from '../context';
+import type { MethodDescriptor, SubscriptionDescriptor } from '../decorators';
+import type { EndpointRecord } from '../registry/registry';
+import { compileValidator, effectiveSchema, toJsonSchema } from './validation';
+
+/**
+ * Compiles one decorated method into the single function the server calls per request: validation, the handler and
+ * every wrapper composed here, once. Nothing on the per-call path looks at decorators or options again.
+ */
+
+export type HandlerFn = (request: unknown, ctx: Context) => Promise<unknown> | unknown;
+
+export interface EndpointInfo {
+  service: string;
+  version: string;
+  endpoint: string;
+  /** 'method' for RPC endpoints, 'subscriber' for event handlers. */
+  type: 'method' | 'subscriber';
+}
+
+/** Wraps a handler once at registration (logging, metrics, auth...). Must return a HandlerFn. */
+export type HandlerWrapper = (next: HandlerFn, info: EndpointInfo) => HandlerFn;
+
+export interface CompiledEndpoint {
+  info: EndpointInfo;
+  invoke: HandlerFn;
+  record: EndpointRecord;
+}
+
+type Invocable = Pick<MethodDescriptor, 'handler'> & { request?: MethodDescriptor['request']; reflectedType?: unknown };
+
+export function compileHandler(
+  info: EndpointInfo,
+  method: Invocable,
+  instance: object,
+  wrappers: readonly HandlerWrapper[],
+): { invoke: HandlerFn; schema: ReturnType<typeof effectiveSchema> } {
+  const schema = effectiveSchema(method.request, method.reflectedType);
+  const validate = compileValidator(`${info.service}.${info.endpoint}`, schema);
+  const fn = method.handler;
+  let invoke: HandlerFn = validate
+    ? (req, ctx) => {
+        const valid = validate(req);
+        return valid instanceof Promise ? valid.then((v) => fn.call(instance, v, ctx)) : fn.call(instance, valid, ctx);
+      }
+    : (req, ctx) => fn.call(instance, req, ctx);
+  for (let i = wrappers.length - 1; i >= 0; i--) invoke = wrappers[i](invoke, info);
+  return { invoke, schema };
+}
+
+export function compileEndpoint(
+  service: string,
+  version: string,
+  method: MethodDescriptor,
+  instance: object,
+  wrappers: readonly HandlerWrapper[],
+): CompiledEndpoint {
+  const info: EndpointInfo = { service, version, endpoint: method.name, type: 'method' };
+  const { invoke, schema } = compileHandler(info, method, instance, wrappers);
+  const record: EndpointRecord = { name: method.name, metadata: method.metadata };
+  const request = toJsonSchema(schema);
+  const response = toJsonSchema(method.response);
+  if (request) record.request = request;
+  if (response) record.response = response;
+  return { info, invoke, record };
+}
+
+export function compileSubscriber(
+  service: string,
+  version: string,
+  sub: SubscriptionDescriptor,
+  instance: object,
+  wrappers: readonly HandlerWrapper[],
+): CompiledEndpoint {
+  const info: EndpointInfo = { service, version, endpoint: sub.topic, type: 'subscriber' };
+  const { invoke } = compileHandler(info, { handler: sub.handler, request: sub.schema, reflectedType: sub.reflectedType }, instance, wrappers);
+  return { info, invoke, record: { name: sub.topic, metadata: { subscriber: 'true', ...(sub.queue ? { queue: sub.queue } : {}) } } };
+}

@@ -1,0 +1,150 @@
+import { RequestContext, runInContext } from '../context';
+import type { CodecTable } from '../codec';
+import { CODEC_IDS } from '../codec';
+import { errors, RpcError } from '../errors';
+import type { Logger } from '../observe/logger';
+import { responseTo, type Message, type PeerInfo, type Reply } from '../transport/transport';
+import type { CompiledEndpoint } from './endpoint';
+
+/**
+ * The Server answers request frames: it finds the compiled endpoint, decodes the body with the codec the caller
+ * chose, runs the pre-composed handler inside the request's Context and encodes the reply (or the error) with the
+ * same codec. It counts in-flight requests so a stopping service can drain them, and refuses new work with a
+ * retryable 503 once draining has begun.
+ */
+
+export interface ServerOptions {
+  codecs: CodecTable;
+  logger: Logger;
+  /** Include stack traces in 500 errors (development only). */
+  dev?: boolean;
+}
+
+/** The id of errors raised by the server machinery itself rather than by a handler; clients may retry these. */
+export const SERVER_ERROR_ID = 'phobos.server';
+
+export class Server {
+  private readonly endpoints = new Map<string, Map<string, CompiledEndpoint>>();
+  private readonly codecs: CodecTable;
+  private readonly logger: Logger;
+  private readonly dev: boolean;
+  private active = 0;
+  private draining = false;
+  private idleWaiters: (() => void)[] = [];
+  /** Called after each request has been answered (Functions stop after the first). */
+  onAnswered: (() => void) | undefined;
+
+  constructor(options: ServerOptions) {
+    this.codecs = options.codecs;
+    this.logger = options.logger;
+    this.dev = options.dev ?? false;
+  }
+
+  add(endpoint: CompiledEndpoint): void {
+    const { service, endpoint: name } = endpoint.info;
+    let byName = this.endpoints.get(service);
+    if (!byName) this.endpoints.set(service, (byName = new Map()));
+    if (byName.has(name)) throw new Error(`endpoint ${service}.${name} is registered twice`);
+    byName.set(name, endpoint);
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** The transport's RequestHandler; bound so it can be passed as is. */
+  readonly handle = (msg: Message, reply: Reply, peer: PeerInfo): void => {
+    if (this.draining) {
+      reply(this.errorFrame(msg, errors.unavailable(SERVER_ERROR_ID, 'server is shutting down')));
+      return;
+    }
+    const endpoint = this.endpoints.get(msg.service)?.get(msg.endpoint);
+    if (!endpoint) {
+      const what = this.endpoints.has(msg.service) ? `endpoint ${msg.service}.${msg.endpoint}` : `service ${msg.service}`;
+      reply(this.errorFrame(msg, errors.notFound(SERVER_ERROR_ID, `unknown ${what}`)));
+      return;
+    }
+    const codec = this.codecs.get(msg.codec);
+    if (!codec) {
+      reply(this.errorFrame(msg, errors.badRequest(SERVER_ERROR_ID, `unknown codec id ${msg.codec}`)));
+      return;
+    }
+    let request: unknown;
+    try {
+      request = codec.decode(msg.body);
+    } catch (err) {
+      reply(this.errorFrame(msg, errors.badRequest(SERVER_ERROR_ID, `malformed ${codec.name} body: ${(err as Error).message}`)));
+      return;
+    }
+
+    const ctx = new RequestContext(msg.service, msg.endpoint, msg.metadata, msg.timeout, this.logger);
+    this.active++;
+    peer.onCancel(msg.id, () => ctx.cancel(errors.cancelled(SERVER_ERROR_ID, 'the caller cancelled the request')));
+    const settle = (frame: Message) => {
+      peer.clearCancel(msg.id);
+      ctx.finish();
+      reply(frame);
+      this.done();
+    };
+    let result: unknown;
+    try {
+      result = runInContext(ctx, () => endpoint.invoke(request, ctx));
+    } catch (err) {
+      settle(this.errorFrame(msg, this.toRpcError(err, endpoint)));
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (value) => settle(this.replyFrame(msg, value, endpoint)),
+        (err) => settle(this.errorFrame(msg, this.toRpcError(err, endpoint))),
+      );
+    } else settle(this.replyFrame(msg, result, endpoint));
+  };
+
+  /** Refuse new requests (503, retryable) and wait until in-flight ones finish or `timeoutMs` passes. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true;
+    if (this.active === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
+    const expired = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const drained = await Promise.race([idle, expired]);
+    clearTimeout(timer);
+    if (!drained) this.logger.warn({ inFlight: this.active }, 'drain timeout passed with requests still in flight');
+    return drained;
+  }
+
+  private done(): void {
+    this.active--;
+    if (this.active === 0 && this.idleWaiters.length) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+    this.onAnswered?.();
+  }
+
+  private replyFrame(msg: Message, value: unknown, endpoint: CompiledEndpoint): Message {
+    try {
+      return responseTo(msg, this.codecs.get(msg.codec)!.encode(value), false);
+    } catch (err) {
+      const id = `${endpoint.info.service}.${endpoint.info.endpoint}`;
+      return this.errorFrame(msg, errors.internal(id, `cannot encode the response: ${(err as Error).message}`));
+    }
+  }
+
+  private errorFrame(msg: Message, err: RpcError): Message {
+    // Error bodies use the request's codec when we know it, JSON otherwise, so any caller can read them.
+    const codec = this.codecs.get(msg.codec) ?? this.codecs.get(CODEC_IDS.json)!;
+    return responseTo(msg, codec.encode(err.toJSON()), true, codec.id);
+  }
+
+  private toRpcError(err: unknown, endpoint: CompiledEndpoint): RpcError {
+    const id = `${endpoint.info.service}.${endpoint.info.endpoint}`;
+    // A handler's errors are never retryable by our callers, even one it got from a draining server downstream.
+    if (err instanceof RpcError) return err.id === SERVER_ERROR_ID ? new RpcError(id, err.code, err.detail, err.issues) : err;
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.logger.error({ err: e, endpoint: id }, 'handler failed');
+    return errors.internal(id, this.dev && e.stack ? e.stack : e.message);
+  }
+}

@@ -1,0 +1,294 @@
+import { randomBytes } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import type { Broker, Subscription } from './broker/broker';
+import { Client } from './client/client';
+import { CodecTable } from './codec';
+import { RequestContext, runInContext } from './context';
+import { describe } from './decorators';
+import { ConfigError, resolveConfig, type Config } from './flags';
+import { createLogger, type Logger } from './observe/logger';
+import { createPlugin, type PluginContext, type PluginKind, type PluginKinds } from './plugins';
+import { RegistryCache } from './registry/cache';
+import type { Registry, ServiceRecord } from './registry/registry';
+import { compileEndpoint, compileSubscriber, type CompiledEndpoint, type HandlerWrapper } from './server/endpoint';
+import { Server } from './server/server';
+import type { Selector } from './selector/selector';
+import type { Listener, Transport } from './transport/transport';
+
+/**
+ * A Service composes the five parts chosen by flags, env or code (in that order of precedence), serves the handlers
+ * given to `handle`, and owns the lifecycle: start = listen, subscribe, register, renew; stop = deregister first
+ * (so callers stop choosing us), then drain in-flight work, then close everything. `run()` adds signal handling.
+ */
+
+type Part<K extends PluginKind> = string | PluginKinds[K];
+
+export interface ServiceOptions extends Partial<Omit<Config, 'registry' | 'transport' | 'broker' | 'selector'>> {
+  name: string;
+  version?: string;
+  metadata?: Record<string, string>;
+  registry?: Part<'registry'>;
+  transport?: Part<'transport'>;
+  broker?: Part<'broker'>;
+  selector?: Part<'selector'>;
+  /** Server handler wrappers, composed once around every endpoint and subscriber (outermost first). */
+  wrappers?: HandlerWrapper[];
+  /** How long stop() waits for in-flight requests, in ms (default 10 s). */
+  drainTimeout?: number;
+  /** Include stack traces in 500 errors. */
+  dev?: boolean;
+  /** Per-plugin options, by plugin name: `{ mdns: { interface: '192.168.1.4' } }`. */
+  plugins?: Record<string, Record<string, unknown>>;
+  /** Flags to read (default process.argv) and environment (default process.env). */
+  argv?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** On a bad flag or plugin name, print one line and exit 1 (default) instead of throwing. */
+  exitOnConfigError?: boolean;
+}
+
+type State = 'new' | 'starting' | 'started' | 'stopping' | 'stopped';
+
+export class PhobosService {
+  readonly name: string;
+  readonly version: string;
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly nodeId: string;
+  readonly registry: Registry;
+  readonly cache: RegistryCache;
+  readonly selector: Selector;
+  readonly transport: Transport;
+  readonly broker: Broker;
+  readonly codecs: CodecTable;
+  readonly server: Server;
+  readonly client: Client;
+
+  private readonly options: ServiceOptions;
+  private readonly wrappers: HandlerWrapper[];
+  private readonly records = new Map<string, ServiceRecord>();
+  private readonly pendingSubscribers: { endpoint: CompiledEndpoint; queue?: string; durable: boolean }[] = [];
+  private readonly subscriptions: Subscription[] = [];
+  private listener: Listener | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private state: State = 'new';
+
+  constructor(options: ServiceOptions) {
+    if (!options.name) throw new ConfigError('a service needs a name');
+    this.options = options;
+    this.name = options.name;
+    this.version = options.version ?? 'latest';
+    const { registry, transport, broker, selector, ...rest } = options;
+    this.config = resolveConfig(
+      {
+        ...pick(rest),
+        ...(typeof registry === 'string' ? { registry } : {}),
+        ...(typeof transport === 'string' ? { transport } : {}),
+        ...(typeof broker === 'string' ? { broker } : {}),
+        ...(typeof selector === 'string' ? { selector } : {}),
+      },
+      options.argv,
+      options.env,
+    );
+    this.logger = createLogger(this.config.logLevel, { service: this.name });
+    this.nodeId = `${this.name}-${randomBytes(6).toString('hex')}`;
+    this.wrappers = options.wrappers ?? [];
+
+    const make = <K extends PluginKind>(kind: K, given: Part<K> | undefined, extra: Partial<PluginContext> = {}) =>
+      given !== undefined && typeof given !== 'string'
+        ? given
+        : createPlugin(kind, this.config[kind], {
+            config: this.config,
+            logger: this.logger.child({ part: kind }),
+            options: options.plugins?.[this.config[kind]] ?? {},
+            ...extra,
+          });
+    this.codecs = new CodecTable();
+    this.codecs.add(make('codec', undefined));
+    this.registry = make('registry', registry);
+    this.cache = new RegistryCache(this.registry, { logger: this.logger });
+    this.transport = make('transport', transport);
+    this.selector = make('selector', selector, { registry: this.registry, cache: this.cache });
+    this.broker = make('broker', broker, { registry: this.registry, cache: this.cache, transport: this.transport });
+    this.server = new Server({ codecs: this.codecs, logger: this.logger, dev: options.dev });
+    this.client = new Client({
+      transport: this.transport,
+      selector: this.selector,
+      broker: this.broker,
+      codecs: this.codecs,
+      codec: this.config.codec,
+      logger: this.logger,
+      retries: this.config.clientRetries,
+      timeout: this.config.clientRequestTimeout,
+      poolSize: this.config.clientPoolSize,
+    });
+  }
+
+  /** Serves a decorated handler instance. Call before start(). */
+  handle(handler: object): this {
+    if (this.state !== 'new') throw new Error('handle() must be called before start()');
+    const d = describe(handler);
+    const name = d.name ?? this.name;
+    const version = d.version ?? this.version;
+    let record = this.records.get(name);
+    if (!record) {
+      record = { name, version, metadata: { ...this.options.metadata, ...d.metadata }, endpoints: [], nodes: [] };
+      this.records.set(name, record);
+    }
+    for (const m of d.methods) {
+      const ep = compileEndpoint(name, version, m, handler, this.wrappers);
+      this.server.add(ep);
+      record.endpoints.push(ep.record);
+    }
+    for (const s of d.subscriptions) {
+      this.pendingSubscribers.push({ endpoint: compileSubscriber(name, version, s, handler, this.wrappers), queue: s.queue, durable: s.durable });
+    }
+    return this;
+  }
+
+  /** Publishes an event through the broker (same as `client.publish`). */
+  publish(topic: string, payload: unknown, options?: Parameters<Client['publish']>[2]): Promise<void> {
+    return this.client.publish(topic, payload, options);
+  }
+
+  /** The address the server listens on, once started. */
+  get address(): string | undefined {
+    return this.listener?.address;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`cannot start a service that is ${this.state}`);
+    this.state = 'starting';
+    await this.broker.connect();
+    if ([...this.records.values()].some((r) => r.endpoints.length)) {
+      this.listener = await this.transport.listen(this.config.serverAddress, this.server.handle);
+      const node = {
+        id: this.nodeId,
+        address: this.config.serverAdvertise ?? advertised(this.listener.address),
+        metadata: { transport: this.transport.name, broker: this.broker.name, registry: this.registry.name, server: 'phobos' },
+      };
+      for (const r of this.records.values()) r.nodes = [node];
+    }
+    for (const s of this.pendingSubscribers) {
+      this.subscriptions.push(await this.broker.subscribe(s.endpoint.info.endpoint, this.eventHandler(s.endpoint), { queue: s.queue, durable: s.durable }));
+    }
+    await this.register();
+    this.renewTimer = setInterval(
+      () => this.register().catch((err) => this.logger.warn({ err }, 'registration renewal failed')),
+      this.config.registerInterval * 1000,
+    );
+    this.renewTimer.unref();
+    this.state = 'started';
+    this.logger.info({ address: this.address, node: this.nodeId }, 'service started');
+  }
+
+  /** Deregisters, drains in-flight work (bounded by drainTimeout), and closes every part. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    const wasStarted = this.state === 'started';
+    this.state = 'stopping';
+    clearInterval(this.renewTimer);
+    if (wasStarted) {
+      await Promise.all([...this.records.values()].map((r) => this.registry.deregister(r).catch((err) => this.logger.warn({ err }, 'deregister failed'))));
+      await Promise.all(this.subscriptions.map((s) => s.unsubscribe().catch(() => {})));
+      await this.server.drain(this.options.drainTimeout ?? 10_000);
+      await this.listener?.close();
+    }
+    this.client.close();
+    await settleAll([this.broker.close(), this.selector.close()]);
+    this.cache.close();
+    await settleAll([this.registry.close(), this.transport.close?.()]);
+    this.state = 'stopped';
+  }
+
+  /** start(), then wait for SIGINT/SIGTERM, stop() and exit 0. A second signal exits at once with 1. */
+  async run(): Promise<void> {
+    try {
+      await this.start();
+    } catch (err) {
+      process.stderr.write(`phobos: ${this.name} could not start: ${(err as Error).message}\n`);
+      await this.stop().catch(() => {});
+      process.exit(1);
+    }
+    const signal = await waitForSignal();
+    this.logger.info({ signal }, 'stopping');
+    await this.stop();
+    process.exit(0);
+  }
+
+  private async register(): Promise<void> {
+    const ttl = this.config.registerTtl;
+    await Promise.all([...this.records.values()].filter((r) => r.nodes.length).map((r) => this.registry.register(r, { ttl })));
+  }
+
+  private eventHandler(endpoint: CompiledEndpoint) {
+    const { service, endpoint: topic } = endpoint.info;
+    return async (event: { codec: number; body: Uint8Array; metadata: Record<string, string> }) => {
+      const codec = this.codecs.get(event.codec);
+      if (!codec) throw new Error(`event on ${topic} in unknown codec id ${event.codec}`);
+      const payload = codec.decode(event.body);
+      const ctx = new RequestContext(service, topic, event.metadata, 0, this.logger);
+      try {
+        await runInContext(ctx, () => endpoint.invoke(payload, ctx));
+      } finally {
+        ctx.finish();
+        this.server.onAnswered?.();
+      }
+    };
+  }
+}
+
+/** Creates a Service. Bad flags, env values or plugin names print one line and exit 1 unless exitOnConfigError is false. */
+export function createService(options: ServiceOptions): PhobosService {
+  return buildOrExit(options, () => new PhobosService(options));
+}
+
+/** Runs a constructor; a ConfigError becomes one line on stderr and exit code 1 (unless exitOnConfigError is false). */
+export function buildOrExit<T>(options: ServiceOptions, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof ConfigError && options.exitOnConfigError !== false) {
+      process.stderr.write(`phobos: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+const CONFIG_KEYS: (keyof Config)[] = [
+  'registryAddress', 'transportAddress', 'brokerAddress', 'codec', 'serverAddress', 'serverAdvertise', 'registerTtl',
+  'registerInterval', 'clientRetries', 'clientRequestTimeout', 'clientPoolSize', 'metricsAddress', 'logLevel',
+];
+function pick(o: Partial<Config>): Partial<Config> {
+  const out: Record<string, unknown> = {};
+  for (const k of CONFIG_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  return out as Partial<Config>;
+}
+
+/** A wildcard bind is announced with a concrete address: the first external IPv4, else loopback. */
+function advertised(address: string): string {
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m || !['0.0.0.0', '::', '[::]', ''].includes(m[1])) return address;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return `${i.address}:${m[2]}`;
+  }
+  return `127.0.0.1:${m[2]}`;
+}
+
+async function settleAll(list: (Promise<unknown> | undefined)[]): Promise<void> {
+  await Promise.allSettled(list);
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      process.once('SIGINT', () => process.exit(1));
+      process.once('SIGTERM', () => process.exit(1));
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
