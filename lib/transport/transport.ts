@@ -5,6 +5,8 @@
  * it passes, and a dead connection fails its pending requests with a 503 RpcError.
  */
 
+import type { Logger } from '../observe/logger';
+
 export type Metadata = Record<string, string>;
 
 /** What a frame is for. Numbers are the wire values (docs/protocol.md). */
@@ -55,6 +57,12 @@ export interface ListenOptions {
   maxInFlight?: number;
   /** A frame half received for longer than this closes the connection (ms). */
   frameTimeout?: number;
+  /** Bodies larger than this many bytes are gzipped on the wire when that makes them smaller (Infinity: never). */
+  compressThreshold?: number;
+  /** On close, connections still open after this many ms are destroyed (ms). */
+  closeGrace?: number;
+  /** Where protocol problems (bad frames, closed connections) are reported; silent when absent. */
+  logger?: Logger;
 }
 
 export interface Listener {
@@ -85,6 +93,9 @@ export interface DialOptions {
   /** Milliseconds to establish the connection before failing with 503. */
   connectTimeout?: number;
   maxFrameSize?: number;
+  /** Bodies larger than this many bytes are gzipped on the wire when that makes them smaller (Infinity: never). */
+  compressThreshold?: number;
+  logger?: Logger;
 }
 
 export interface Transport {

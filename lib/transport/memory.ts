@@ -1,0 +1,299 @@
+import { RpcError } from '../errors';
+import { type Logger, silentLogger } from '../observe/logger';
+import type {
+  ClientSocket,
+  DialOptions,
+  ListenOptions,
+  Listener,
+  Message,
+  PeerInfo,
+  Reply,
+  RequestHandler,
+  RequestOptions,
+  Transport,
+} from './transport';
+import { errorResponse } from './tcp/options';
+
+export interface MemoryTransportOptions {
+  /** Largest request or response body accepted, in bytes (413 beyond it). Default 4 MiB. */
+  maxFrameSize?: number;
+  /** Requests one connection may have in flight; later ones wait in a queue, as unread bytes would. Default 1024. */
+  maxInFlight?: number;
+  /** Listener.close drops connections still busy after this long (ms). Default 1 s. */
+  closeGrace?: number;
+  logger?: Logger;
+}
+
+const ERROR_ID = 'phobos.transport';
+const MAX_TIMER = 0x7fffffff;
+
+/** Every memory listener in the process, by address; dialing looks here. */
+const listeners = new Map<string, MemoryListener>();
+let nextPort = 1;
+let nextConn = 1;
+
+/**
+ * The in-process transport. Addresses look like `memory:1`; listening on `memory`, `memory:0` or `` picks a free one.
+ * It keeps the tcp transport's contract (ids, timeouts, cancel, 503 on close) without sockets: messages are copied and
+ * handed over on a later microtask, so neither side ever runs inside the other's call and neither sees the other's
+ * buffers change.
+ */
+export class MemoryTransport implements Transport {
+  readonly name = 'memory';
+
+  constructor(private readonly options: MemoryTransportOptions = {}) {}
+
+  async listen(address: string, handler: RequestHandler, options?: ListenOptions): Promise<Listener> {
+    let addr = address.trim();
+    if (addr === '' || addr === 'memory' || addr === 'memory:0') {
+      while (listeners.has(`memory:${nextPort}`)) nextPort++;
+      addr = `memory:${nextPort++}`;
+    }
+    if (!/^memory:.+$/.test(addr)) throw new Error(`invalid memory address "${address}": expected memory:<name>`);
+    if (listeners.has(addr)) throw new Error(`memory address ${addr} is already in use`);
+    const listener = new MemoryListener(addr, handler, {
+      maxFrameSize: options?.maxFrameSize ?? this.options.maxFrameSize ?? 4 * 1024 * 1024,
+      maxInFlight: Math.max(1, options?.maxInFlight ?? this.options.maxInFlight ?? 1024),
+      closeGrace: options?.closeGrace ?? this.options.closeGrace ?? 1_000,
+      logger: options?.logger ?? this.options.logger ?? silentLogger,
+    });
+    listeners.set(addr, listener);
+    return listener;
+  }
+
+  async dial(address: string, _options?: DialOptions): Promise<ClientSocket> {
+    const listener = listeners.get(address.trim());
+    if (!listener || listener.closing) {
+      throw new RpcError(ERROR_ID, 503, `nothing is listening on ${address}`);
+    }
+    return listener.connect();
+  }
+
+  async close(): Promise<void> {}
+}
+
+type Limits = Required<MemoryTransportOptions>;
+
+class MemoryListener implements Listener {
+  closing = false;
+  private readonly conns = new Set<ServerEnd>();
+  private allClosed: (() => void) | undefined;
+
+  constructor(
+    readonly address: string,
+    private readonly handler: RequestHandler,
+    readonly limits: Limits,
+  ) {}
+
+  connect(): MemoryClientSocket {
+    const client = new MemoryClientSocket(this.address, this.limits.maxFrameSize);
+    const server = new ServerEnd(`memory:client-${nextConn++}`, this.handler, this.limits, client, (s) => {
+      this.conns.delete(s);
+      if (this.conns.size === 0) this.allClosed?.();
+    });
+    client.server = server;
+    this.conns.add(server);
+    return client;
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (listeners.get(this.address) === this) listeners.delete(this.address);
+    const done = new Promise<void>((resolve) => (this.conns.size === 0 ? resolve() : (this.allClosed = resolve)));
+    for (const c of this.conns) c.drain();
+    const grace = setTimeout(() => {
+      for (const c of this.conns) c.drop('listener closed');
+    }, this.limits.closeGrace);
+    grace.unref();
+    await done;
+    clearTimeout(grace);
+  }
+}
+
+/** The listener's half of one connection: in-flight bookkeeping, the cap's queue, cancel callbacks. */
+class ServerEnd implements PeerInfo {
+  private readonly inflight = new Map<number, (() => void) | undefined>();
+  private readonly queue: Message[] = [];
+  private closed = false;
+  private draining = false;
+
+  constructor(
+    readonly remote: string,
+    private readonly handler: RequestHandler,
+    private readonly limits: Limits,
+    private readonly client: MemoryClientSocket,
+    private readonly onClose: (s: ServerEnd) => void,
+  ) {}
+
+  receive(m: Message): void {
+    if (this.closed) return;
+    if (this.inflight.size >= this.limits.maxInFlight) this.queue.push(m);
+    else this.dispatch(m);
+  }
+
+  cancel(id: number): void {
+    const i = this.queue.findIndex((q) => q.id === id);
+    if (i >= 0) {
+      this.queue.splice(i, 1);
+      return;
+    }
+    const cb = this.inflight.get(id);
+    if (cb) this.runCancel(cb);
+  }
+
+  onCancel(id: number, cb: () => void): void {
+    if (this.inflight.has(id)) this.inflight.set(id, cb);
+  }
+
+  clearCancel(id: number): void {
+    if (this.inflight.has(id)) this.inflight.set(id, undefined);
+  }
+
+  drain(): void {
+    this.draining = true;
+    if (this.inflight.size === 0) this.drop('listener closed');
+  }
+
+  /** Closes the connection from the server side: cancels what runs, and the client fails what it waits for (503). */
+  drop(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
+    for (const cb of this.inflight.values()) if (cb) this.runCancel(cb);
+    this.inflight.clear();
+    this.client.lost(reason);
+    this.onClose(this);
+  }
+
+  private dispatch(m: Message): void {
+    const id = m.id;
+    this.inflight.set(id, undefined);
+    const reply: Reply = (res) => this.reply(id, res);
+    try {
+      this.handler(m, reply, this);
+    } catch (err) {
+      this.limits.logger.error({ remote: this.remote, err }, 'memory transport: request handler threw');
+      // A handler must reply through `reply`; one that throws would otherwise leave the caller waiting.
+      this.reply(id, errorResponse(m, 500, 'request handler failed'));
+    }
+  }
+
+  private reply(id: number, res: Message): void {
+    if (this.closed || !this.inflight.delete(id)) return;
+    if (res.body.length > this.limits.maxFrameSize) {
+      const detail = `reply of ${res.body.length} bytes exceeds the maximum of ${this.limits.maxFrameSize}`;
+      res = errorResponse(res, 413, detail);
+    }
+    this.client.deliver({ ...copy(res), id });
+    if (this.draining && this.inflight.size === 0) return this.drop('listener closed');
+    const next = this.queue.shift();
+    if (next) this.dispatch(next);
+  }
+
+  private runCancel(cb: () => void): void {
+    try {
+      cb();
+    } catch (err) {
+      this.limits.logger.error({ remote: this.remote, err }, 'memory transport: cancel callback threw');
+    }
+  }
+}
+
+interface Pending {
+  resolve(m: Message): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+class MemoryClientSocket implements ClientSocket {
+  server!: ServerEnd;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private isClosed = false;
+  private reason = 'connection closed';
+
+  constructor(
+    readonly remote: string,
+    private readonly maxFrameSize: number,
+  ) {}
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  request(message: Message, { timeout, signal }: RequestOptions): Promise<Message> {
+    if (this.isClosed) return Promise.reject(new RpcError(ERROR_ID, 503, `${this.reason} (${this.remote})`));
+    if (signal?.aborted) return Promise.reject(new RpcError(ERROR_ID, 499, 'request aborted'));
+    if (!(timeout > 0)) return Promise.reject(new RpcError(ERROR_ID, 408, 'request deadline already passed'));
+    if (message.body.length > this.maxFrameSize) {
+      const detail = `body of ${message.body.length} bytes exceeds the maximum of ${this.maxFrameSize}`;
+      return Promise.reject(new RpcError(ERROR_ID, 413, detail));
+    }
+    do this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+    while (this.pending.has(this.nextId));
+    const id = this.nextId;
+    const frame: Message = { ...copy(message), id, timeout: message.timeout > 0 ? message.timeout : Math.ceil(timeout) };
+    return new Promise<Message>((resolve, reject) => {
+      const expire = () => this.giveUp(id, 408, `no response within ${timeout} ms`);
+      const p: Pending = { resolve, reject, signal, timer: setTimeout(expire, Math.min(timeout, MAX_TIMER)) };
+      if (signal) {
+        p.onAbort = () => this.giveUp(id, 499, 'request aborted');
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      this.pending.set(id, p);
+      queueMicrotask(() => this.server.receive(frame));
+    });
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.lost('connection closed by client');
+    this.server.drop('client closed the connection');
+  }
+
+  /** A response from the server end, handed over on a later microtask like a frame off the wire. */
+  deliver(res: Message): void {
+    queueMicrotask(() => this.take(res.id)?.resolve(res));
+  }
+
+  /** The connection is gone: everything pending fails with 503. */
+  lost(reason: string): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.reason = reason;
+    const err = new RpcError(ERROR_ID, 503, `${reason} (${this.remote})`);
+    for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
+  }
+
+  private giveUp(id: number, code: number, detail: string): void {
+    const p = this.take(id);
+    if (!p) return;
+    p.reject(new RpcError(ERROR_ID, code, detail));
+    if (!this.isClosed) queueMicrotask(() => this.server.cancel(id));
+  }
+
+  private take(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    if (!p) return undefined;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+    return p;
+  }
+}
+
+/** A copy that shares nothing mutable with the original: what a trip through bytes would give. */
+function copy(m: Message): Message {
+  return {
+    ...m,
+    metadata: m.metadata === undefined ? undefined : { ...m.metadata },
+    body: Uint8Array.prototype.slice.call(m.body),
+  };
+}

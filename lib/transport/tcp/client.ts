@@ -1,0 +1,238 @@
+import { type Socket, connect } from 'node:net';
+import { RpcError } from '../../errors';
+import { type ClientSocket, type Message, MessageKind, type RequestOptions } from '../transport';
+import { type Frame, FrameError, inflateBody, pongFor } from './frame';
+import { type ResolvedOptions, TRANSPORT_ERROR_ID, formatAddress, parseAddress } from './options';
+import { FrameReader } from './reader';
+import { FrameWriter } from './writer';
+
+/** setTimeout's ceiling; longer timeouts would fire at once. */
+const MAX_TIMER = 0x7fffffff;
+const EMPTY = new Uint8Array(0);
+
+/** One request waiting for its response. */
+interface Pending {
+  resolve(m: Message): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+const unavailable = (detail: string) => new RpcError(TRANSPORT_ERROR_ID, 503, detail);
+
+/**
+ * The client side of one tcp connection. Requests are multiplexed by id and their responses may arrive in any order.
+ * A request that times out or is aborted is failed at once and a cancel frame tells the server to stop working on it;
+ * a connection that closes fails everything pending with 503.
+ */
+export class TcpClientSocket implements ClientSocket {
+  private readonly pending = new Map<number, Pending>();
+  private readonly pings = new Map<number, { done(): void; fail(e: Error): void }>();
+  private readonly reader: FrameReader;
+  private readonly writer: FrameWriter;
+  private nextId = 0;
+  private isClosed = false;
+  private closeReason = 'connection closed';
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly remote: string,
+    private readonly opts: ResolvedOptions,
+  ) {
+    this.reader = new FrameReader(opts.maxFrameSize);
+    // Writes queue inside the writer while the socket is back-pressured and go out on 'drain'.
+    this.writer = new FrameWriter(socket, opts, () => undefined);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => {
+      this.closeReason = `connection error: ${err.message}`;
+      opts.logger.debug({ remote, err: err.message }, 'tcp: client socket error');
+    });
+    socket.on('close', () => this.onClose());
+  }
+
+  /** Connects to `host:port`; fails with a 503 RpcError when refused or not connected within connectTimeout. */
+  static dial(address: string, opts: ResolvedOptions): Promise<TcpClientSocket> {
+    let host: string;
+    let port: number;
+    try {
+      ({ host, port } = parseAddress(address));
+    } catch (err) {
+      return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, 400, (err as Error).message));
+    }
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: host || 'localhost', port, noDelay: true });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(unavailable(`connect to ${address} timed out after ${opts.connectTimeout} ms`));
+      }, opts.connectTimeout);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(unavailable(`connect to ${address} failed: ${err.message}`));
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(new TcpClientSocket(socket, formatAddress(socket.remoteAddress ?? host, port), opts));
+      });
+    });
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  request(message: Message, options: RequestOptions): Promise<Message> {
+    if (this.isClosed) return Promise.reject(unavailable(`${this.closeReason} (${this.remote})`));
+    const { timeout, signal } = options;
+    if (signal?.aborted) return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
+    if (!(timeout > 0)) return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, 408, 'request deadline already passed'));
+    const id = this.allocateId();
+    const frame = message.timeout > 0 ? message : { ...message, timeout };
+    try {
+      this.writer.write(frame, id);
+    } catch (err) {
+      const e = err as FrameError;
+      return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, e.code || 400, e.message));
+    }
+    return new Promise<Message>((resolve, reject) => {
+      const p: Pending = {
+        resolve,
+        reject,
+        timer: setTimeout(onTimeout, Math.min(timeout, MAX_TIMER), this, id, timeout),
+        signal,
+        onAbort: undefined,
+      };
+      if (signal) {
+        p.onAbort = () => this.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      this.pending.set(id, p);
+    });
+  }
+
+  /** Sends a ping and resolves with the round-trip time in ms when the pong comes back (503 if the connection ends). */
+  ping(timeout = 5_000): Promise<number> {
+    if (this.isClosed) return Promise.reject(unavailable(`${this.closeReason} (${this.remote})`));
+    const id = this.allocateId();
+    const start = performance.now();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pings.delete(id);
+        reject(new RpcError(TRANSPORT_ERROR_ID, 408, `no pong within ${timeout} ms`));
+      }, timeout);
+      this.pings.set(id, {
+        done: () => {
+          clearTimeout(timer);
+          resolve(performance.now() - start);
+        },
+        fail: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.send(MessageKind.ping, id);
+    });
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.shutdown('connection closed by client');
+    this.writer.flush();
+    this.socket.end();
+    // A server that never closes its side must not keep this socket (and the process) alive.
+    setTimeout(() => this.socket.destroy(), 1_000).unref();
+  }
+
+  /** Fails request `id` with `err` and tells the server to stop working on it. */
+  giveUp(id: number, err: RpcError): void {
+    const p = this.take(id);
+    if (!p) return;
+    p.reject(err);
+    if (!this.isClosed) this.send(MessageKind.cancel, id);
+  }
+
+  private allocateId(): number {
+    // Ids wrap at 2^32; skipping ones still in flight keeps them unique even after wrapping.
+    do this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+    while (this.pending.has(this.nextId) || this.pings.has(this.nextId));
+    return this.nextId;
+  }
+
+  private send(kind: MessageKind, id: number): void {
+    this.writer.write(
+      { kind, id, codec: 0, service: '', endpoint: '', timeout: 0, metadata: undefined, error: false, body: EMPTY },
+      id,
+    );
+  }
+
+  private take(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    if (!p) return undefined;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+    return p;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.reader.push(chunk);
+    try {
+      for (let f = this.reader.next(); f !== null; f = this.reader.next()) this.onFrame(f);
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      this.opts.logger.warn({ remote: this.remote, reason: err.reason }, 'tcp transport: closing connection');
+      this.closeReason = `protocol error: ${err.reason}`;
+      this.socket.destroy();
+    }
+  }
+
+  private onFrame(f: Frame): void {
+    if (f.kind === MessageKind.response) {
+      const p = this.take(f.id);
+      // A response after its request timed out or was aborted: the caller has moved on.
+      if (!p) return;
+      if (f.gzip) {
+        try {
+          f.body = inflateBody(f.body, this.opts.maxFrameSize);
+          f.gzip = false;
+        } catch (err) {
+          const e = err as FrameError;
+          this.opts.logger.warn({ remote: this.remote, reason: e.reason }, 'tcp transport: refusing response body');
+          return p.reject(new RpcError(TRANSPORT_ERROR_ID, e.code, e.reason));
+        }
+      }
+      p.resolve(f);
+    } else if (f.kind === MessageKind.pong) {
+      const ping = this.pings.get(f.id);
+      this.pings.delete(f.id);
+      ping?.done();
+    } else if (f.kind === MessageKind.ping) {
+      this.writer.write(pongFor(f, this.opts.maxFrameSize), f.id);
+    } else {
+      this.opts.logger.debug({ remote: this.remote, kind: f.kind }, 'tcp: client ignoring unexpected frame');
+    }
+  }
+
+  private onClose(): void {
+    if (!this.isClosed) this.shutdown(this.closeReason);
+    this.writer.close();
+  }
+
+  private shutdown(reason: string): void {
+    this.isClosed = true;
+    this.closeReason = reason;
+    const err = unavailable(`${reason} (${this.remote})`);
+    for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
+    for (const ping of this.pings.values()) ping.fail(err);
+    this.pings.clear();
+  }
+}
+
+function onTimeout(sock: TcpClientSocket, id: number, timeout: number): void {
+  sock.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 408, `no response within ${timeout} ms`));
+}

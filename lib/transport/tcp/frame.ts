@@ -1,0 +1,192 @@
+import { gunzipSync, gzipSync, constants as zlibConstants } from 'node:zlib';
+import { type Message, MessageKind, type Metadata } from '../transport';
+
+/**
+ * The tcp wire format (docs/protocol.md is the normative description; keep the two in step).
+ *
+ *   off size field
+ *    0   2   magic 0x50 0x48 ("PH")
+ *    2   1   version (1)
+ *    3   1   kind (MessageKind)
+ *    4   1   flags (FLAG_*)
+ *    5   1   codec id
+ *    6   4   request id
+ *   10   4   timeout ms
+ *   14   2   service length      \
+ *   16   2   endpoint length      | byte lengths of the sections that follow, in this order
+ *   18   4   metadata length      |
+ *   22   4   body length         /
+ *   26       service, endpoint, metadata, body
+ *
+ * All integers are unsigned big-endian. Metadata is a run of entries: u16 key length, key, u32 value length, value.
+ */
+export const MAGIC0 = 0x50;
+export const MAGIC1 = 0x48;
+export const VERSION = 1;
+export const HEADER_SIZE = 26;
+/** Highest kind value understood by this version. */
+export const MAX_KIND = 4;
+
+export const FLAG_ERROR = 0x01;
+export const FLAG_GZIP = 0x02;
+/** Reserved for one-way requests (no response expected); not sent by this version. */
+export const FLAG_ONEWAY = 0x04;
+
+const U16_MAX = 0xffff;
+const U32_MAX = 0xffffffff;
+/** Bodies up to this size are copied into the header buffer: one allocation and one chunk instead of two. */
+const INLINE_BODY_MAX = 16 * 1024;
+
+/** A decoded frame; `gzip` stays true until the connection inflates the body (it may refuse to). */
+export interface Frame extends Message {
+  gzip: boolean;
+}
+
+/**
+ * A frame problem. `code` 0 means the byte stream itself is broken and the connection must close; otherwise only this
+ * frame is refused and the connection keeps going (the code is the RpcError code to report).
+ */
+export class FrameError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly code = 0,
+  ) {
+    super(reason);
+    this.name = 'FrameError';
+  }
+}
+
+export interface EncodeLimits {
+  maxFrameSize: number;
+  compressThreshold: number;
+}
+
+/**
+ * Encodes `m` under request id `id` and appends its chunks to `out` (one chunk, or two when the body is large enough
+ * that copying it would cost more than a second chunk). Returns the frame size. Throws FrameError (code 413/400)
+ * without touching `out` when the frame cannot be sent.
+ */
+export function encodeFrame(m: Message, id: number, limits: EncodeLimits, out: Uint8Array[]): number {
+  let body = m.body;
+  let flags = m.error ? FLAG_ERROR : 0;
+  if (body.length > limits.compressThreshold) {
+    const packed = gzipSync(body, { level: zlibConstants.Z_BEST_SPEED });
+    // Only worth it when it actually saves bytes (already-compressed or random bodies grow).
+    if (packed.length < body.length) {
+      body = packed;
+      flags |= FLAG_GZIP;
+    }
+  }
+  const service = m.service;
+  const endpoint = m.endpoint;
+  const sLen = service.length === 0 ? 0 : Buffer.byteLength(service, 'utf8');
+  const eLen = endpoint.length === 0 ? 0 : Buffer.byteLength(endpoint, 'utf8');
+  if (sLen > U16_MAX || eLen > U16_MAX) throw new FrameError('service or endpoint name longer than 65535 bytes', 400);
+  const mLen = m.metadata === undefined ? 0 : metadataSize(m.metadata);
+  const bLen = body.length;
+  const size = HEADER_SIZE + sLen + eLen + mLen + bLen;
+  if (size > limits.maxFrameSize) {
+    throw new FrameError(`frame of ${size} bytes exceeds the maximum frame size of ${limits.maxFrameSize}`, 413);
+  }
+  const inline = bLen <= INLINE_BODY_MAX;
+  const buf = Buffer.allocUnsafe(inline ? size : size - bLen);
+  buf[0] = MAGIC0;
+  buf[1] = MAGIC1;
+  buf[2] = VERSION;
+  buf[3] = m.kind;
+  buf[4] = flags;
+  buf[5] = m.codec;
+  buf.writeUInt32BE(id >>> 0, 6);
+  buf.writeUInt32BE(clampU32(m.timeout), 10);
+  buf.writeUInt16BE(sLen, 14);
+  buf.writeUInt16BE(eLen, 16);
+  buf.writeUInt32BE(mLen, 18);
+  buf.writeUInt32BE(bLen, 22);
+  let o = HEADER_SIZE;
+  if (sLen !== 0) o += buf.write(service, o, sLen, 'utf8');
+  if (eLen !== 0) o += buf.write(endpoint, o, eLen, 'utf8');
+  if (mLen !== 0) o = writeMetadata(buf, o, m.metadata as Metadata);
+  if (inline) {
+    if (bLen !== 0) buf.set(body, o);
+    out.push(buf);
+  } else {
+    out.push(buf, body);
+  }
+  return size;
+}
+
+function clampU32(n: number): number {
+  if (!(n > 0)) return 0;
+  return n >= U32_MAX ? U32_MAX : Math.ceil(n);
+}
+
+function metadataSize(md: Metadata): number {
+  let size = 0;
+  for (const key in md) {
+    const kLen = Buffer.byteLength(key, 'utf8');
+    if (kLen > U16_MAX) throw new FrameError('metadata key longer than 65535 bytes', 400);
+    size += 6 + kLen + Buffer.byteLength(String(md[key]), 'utf8');
+  }
+  return size;
+}
+
+function writeMetadata(buf: Buffer, o: number, md: Metadata): number {
+  for (const key in md) {
+    const kLen = buf.write(key, o + 2, 'utf8');
+    buf.writeUInt16BE(kLen, o);
+    o += 2 + kLen;
+    const vLen = buf.write(String(md[key]), o + 4, 'utf8');
+    buf.writeUInt32BE(vLen, o);
+    o += 4 + vLen;
+  }
+  return o;
+}
+
+/** Parses a metadata section; entries must tile it exactly. */
+export function readMetadata(buf: Buffer, start: number, end: number): Metadata {
+  const md: Metadata = {};
+  let o = start;
+  while (o < end) {
+    if (o + 2 > end) throw new FrameError('metadata entry truncated');
+    const kLen = buf.readUInt16BE(o);
+    o += 2;
+    if (o + kLen + 4 > end) throw new FrameError('metadata entry truncated');
+    const key = buf.toString('utf8', o, o + kLen);
+    o += kLen;
+    const vLen = buf.readUInt32BE(o);
+    o += 4;
+    if (o + vLen > end) throw new FrameError('metadata entry truncated');
+    // A "__proto__" key would replace the object's prototype instead of adding an entry; drop it.
+    if (key !== '__proto__') md[key] = buf.toString('utf8', o, o + vLen);
+    o += vLen;
+  }
+  return md;
+}
+
+/** Inflates a gzip body, refusing (413) anything that would grow past `max` bytes: a gzip bomb never materialises. */
+export function inflateBody(body: Uint8Array, max: number): Buffer {
+  try {
+    return gunzipSync(body, { maxOutputLength: max });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+      throw new FrameError(`gzip body inflates past the maximum of ${max} bytes`, 413);
+    }
+    throw new FrameError(`corrupt gzip body: ${(err as Error).message}`, 400);
+  }
+}
+
+/** The pong answering ping `f`: same id, same body (inflated if it came gzipped). Throws FrameError on a bad body. */
+export function pongFor(f: Frame, maxBody: number): Message {
+  return {
+    kind: MessageKind.pong,
+    id: f.id,
+    codec: f.codec,
+    service: '',
+    endpoint: '',
+    timeout: 0,
+    metadata: undefined,
+    error: false,
+    body: f.gzip ? inflateBody(f.body, maxBody) : f.body,
+  };
+}

@@ -1,0 +1,81 @@
+import { JsonCodec, MsgpackCodec } from '../../codec';
+import { CODEC_IDS } from '../../codec/codec';
+import { RpcError } from '../../errors';
+import { type Logger, silentLogger } from '../../observe/logger';
+import { type Message, responseTo } from '../transport';
+
+/** Defaults for every listener and socket a TcpTransport creates; per-call ListenOptions/DialOptions override them. */
+export interface TcpTransportOptions {
+  /** Largest frame accepted or sent, header included; also the cap on an inflated gzip body. Default 4 MiB. */
+  maxFrameSize?: number;
+  /** A frame half received for longer than this closes the connection (ms). Default 10 s. */
+  frameTimeout?: number;
+  /** Requests one server connection may have in flight before the server stops reading it. Default 1024. */
+  maxInFlight?: number;
+  /** Bodies larger than this are gzipped when that makes them smaller; Infinity disables. Default 1024 bytes. */
+  compressThreshold?: number;
+  /** Time allowed to establish a connection before dial fails with 503 (ms). Default 3 s. */
+  connectTimeout?: number;
+  /** Listener.close destroys connections still open after this long (ms). Default 1 s. */
+  closeGrace?: number;
+  logger?: Logger;
+}
+
+export type ResolvedOptions = Required<TcpTransportOptions>;
+
+export const DEFAULTS: ResolvedOptions = {
+  maxFrameSize: 4 * 1024 * 1024,
+  frameTimeout: 10_000,
+  maxInFlight: 1024,
+  compressThreshold: 1024,
+  connectTimeout: 3_000,
+  closeGrace: 1_000,
+  logger: silentLogger,
+};
+
+/** Merges option layers, later ones winning; `undefined` fields never override. */
+export function resolveOptions(...layers: (TcpTransportOptions | undefined)[]): ResolvedOptions {
+  const out = { ...DEFAULTS };
+  for (const layer of layers) {
+    if (!layer) continue;
+    for (const key of Object.keys(layer) as (keyof TcpTransportOptions)[]) {
+      const v = layer[key];
+      if (v !== undefined) (out as Record<string, unknown>)[key] = v;
+    }
+  }
+  // Lengths travel as u32, so no frame can be larger than that whatever the option says.
+  out.maxFrameSize = Math.min(Math.max(out.maxFrameSize, 64), 0xffffffff);
+  out.maxInFlight = Math.max(1, out.maxInFlight);
+  return out;
+}
+
+/** Splits `host:port`, `[v6]:port` or `:port`; throws on anything else. */
+export function parseAddress(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d{1,5})$/.exec(address.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new Error(`invalid tcp address "${address}": expected host:port`);
+  return { host: m[1] ?? m[2], port };
+}
+
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export const TRANSPORT_ERROR_ID = 'phobos.transport';
+
+let json: JsonCodec | undefined;
+let msgpack: MsgpackCodec | undefined;
+
+/**
+ * An error response the transport itself sends (a refused body, a server shutting down), encoded as an ErrorRecord
+ * with the request's codec when it is msgpack or json, and as json otherwise, so any client can decode it.
+ */
+export function errorResponse(request: Message, code: number, detail: string): Message {
+  const record = new RpcError(TRANSPORT_ERROR_ID, code, detail).toJSON();
+  if (request.codec === CODEC_IDS.msgpack) {
+    msgpack ??= new MsgpackCodec();
+    return responseTo(request, msgpack.encode(record), true, CODEC_IDS.msgpack);
+  }
+  json ??= new JsonCodec();
+  return responseTo(request, json.encode(record), true, CODEC_IDS.json);
+}
