@@ -102,12 +102,9 @@ export function resolveConfig(
   for (const [flag, spec] of Object.entries(FLAGS)) {
     const typed = values[flag];
     const fromEnv = env[envName(flag)];
-    let raw: string | undefined;
-    let source = '';
-    if (typeof typed === 'string') (raw = typed), (source = `--${flag}`);
-    else if (typed === true) throw new ConfigError(`--${flag} needs a value`);
-    else if (fromEnv !== undefined && fromEnv !== '') (raw = fromEnv), (source = envName(flag));
-    if (raw !== undefined) config[spec.key] = parseValue(source, raw, spec.kind);
+    if (typed === true) throw new ConfigError(`--${flag} needs a value`);
+    if (typeof typed === 'string') config[spec.key] = parseValue(`--${flag}`, typed, spec.kind);
+    else if (fromEnv !== undefined && fromEnv !== '') config[spec.key] = parseValue(envName(flag), fromEnv, spec.kind);
     else if (code[spec.key] !== undefined) config[spec.key] = checkCodeValue(spec, code[spec.key]);
   }
   const c = config as unknown as Config;

@@ -200,10 +200,10 @@ export class PhobosService {
     this.state = 'stopped';
   }
 
-  /** start(), then wait for SIGINT/SIGTERM, stop() and exit 0. A second signal exits at once with 1. */
+  /** start() (unless already started), then wait for SIGINT/SIGTERM, stop() and exit 0. A second signal exits 1. */
   async run(): Promise<void> {
     try {
-      await this.start();
+      if (this.state === 'new') await this.start();
     } catch (err) {
       process.stderr.write(`phobos: ${this.name} could not start: ${(err as Error).message}\n`);
       await this.stop().catch(() => {});

@@ -123,7 +123,11 @@ export class MemoryRegistry implements Registry {
     for (const [name, versions] of this.store.services) {
       for (const [version, nodes] of versions) {
         const gone: StoredNode[] = [];
-        for (const [id, s] of nodes) if (s.expires <= now) (nodes.delete(id), gone.push(s));
+        for (const [id, s] of nodes) {
+          if (s.expires > now) continue;
+          nodes.delete(id);
+          gone.push(s);
+        }
         if (gone.length) {
           this.store.emit({ action: 'delete', service: clone({ ...gone[0].service, nodes: gone.map((g) => g.node) }) });
           this.prune(name, version);
