@@ -181,6 +181,8 @@ export class MdnsRegistry implements Registry {
   private async open(): Promise<void> {
     if (this.closed) throw new Error('mdns registry is closed');
     await this.ready;
+    // Checked again: close() may have run while we waited, and nothing may be armed on a closed registry.
+    if (this.closed) throw new Error('mdns registry is closed');
   }
 
   private intervalOf(reg: Registration): number {
@@ -239,6 +241,8 @@ export class MdnsRegistry implements Registry {
 
   /** A name nobody announced lately: ask the nodes of its subtype, a few times, for at most LOOKUP_MS. */
   private lookup(name: string): Promise<ServiceRecord[]> {
+    // close() may have run while we awaited the socket: an aborted signal never fires its listeners again.
+    if (this.closing.signal.aborted) return Promise.resolve([]);
     return new Promise((resolve) => {
       const ask = (): void => this.mdns.query({ questions: [{ name: rec.subtypeName(name), type: 'PTR' }] });
       const timers: NodeJS.Timeout[] = [];
@@ -266,6 +270,7 @@ export class MdnsRegistry implements Registry {
    * complete by itself, because nodes announce on register, re-announce every TTL/3, and we hear all of it.
    */
   private browse(): Promise<void> {
+    if (this.closing.signal.aborted) return Promise.resolve();
     this.browsing ??= new Promise<void>((resolve) => {
       const ask = (): void => this.mdns.query({ questions: [{ name: rec.SERVICE_TYPE, type: 'PTR' }] });
       const finish = (): void => {
