@@ -53,10 +53,9 @@ export class ServerConnection implements PeerInfo {
       this.reader.push(chunk);
       this.pump();
     });
-    // The listener allows half-open sockets: a peer that sends its requests and then ends still gets its replies.
+    // A peer that ends its side is gone (no half-open RPC): the socket closes and in-flight requests are cancelled.
     socket.on('end', () => {
       if (this.reader.partial) this.fail('connection ended in the middle of a frame');
-      else this.drain();
     });
     socket.on('error', (err) => opts.logger.debug({ remote: this.remote, err: err.message }, 'tcp: socket error'));
     socket.on('close', () => {

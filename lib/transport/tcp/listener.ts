@@ -17,8 +17,7 @@ export class TcpListener implements Listener {
 
   static async listen(address: string, handler: RequestHandler, opts: ResolvedOptions): Promise<TcpListener> {
     const { host, port } = parseAddress(address);
-    // Half-open allowed so a peer that ends after writing its requests still receives the replies.
-    const server = createServer({ allowHalfOpen: true, noDelay: true });
+    const server = createServer({ noDelay: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: host || undefined, port }, () => {
