@@ -48,6 +48,9 @@ export interface ServiceOptions extends Partial<Omit<Config, 'registry' | 'trans
 
 type State = 'new' | 'starting' | 'started' | 'stopping' | 'stopped';
 
+export type LifecycleEvent = 'beforeStart' | 'afterStart' | 'beforeStop' | 'afterStop';
+type Hook = (service: PhobosService) => void | Promise<void>;
+
 export class PhobosService {
   readonly name: string;
   readonly version: string;
@@ -71,6 +74,7 @@ export class PhobosService {
   private listener: Listener | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private state: State = 'new';
+  private readonly hooks: Record<LifecycleEvent, Hook[]> = { beforeStart: [], afterStart: [], beforeStop: [], afterStop: [] };
 
   constructor(options: ServiceOptions) {
     if (!options.name) throw new ConfigError('a service needs a name');
@@ -145,6 +149,12 @@ export class PhobosService {
     return this;
   }
 
+  /** Runs `hook` at that point of the lifecycle, in the order added; a failing beforeStart hook aborts start(). */
+  on(event: LifecycleEvent, hook: Hook): this {
+    this.hooks[event].push(hook);
+    return this;
+  }
+
   /** Publishes an event through the broker (same as `client.publish`). */
   publish(topic: string, payload: unknown, options?: Parameters<Client['publish']>[2]): Promise<void> {
     return this.client.publish(topic, payload, options);
@@ -158,6 +168,7 @@ export class PhobosService {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`cannot start a service that is ${this.state}`);
     this.state = 'starting';
+    await this.runHooks('beforeStart');
     await this.broker.connect();
     if ([...this.records.values()].some((r) => r.endpoints.length)) {
       this.listener = await this.transport.listen(this.config.serverAddress, this.server.handle);
@@ -179,6 +190,7 @@ export class PhobosService {
     this.renewTimer.unref();
     this.state = 'started';
     this.logger.info({ address: this.address, node: this.nodeId }, 'service started');
+    await this.runHooks('afterStart');
   }
 
   /** Deregisters, drains in-flight work (bounded by drainTimeout), and closes every part. Safe to call twice. */
@@ -186,6 +198,7 @@ export class PhobosService {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     const wasStarted = this.state === 'started';
     this.state = 'stopping';
+    await this.runHooks('beforeStop').catch((err) => this.logger.warn({ err }, 'beforeStop hook failed'));
     clearInterval(this.renewTimer);
     if (wasStarted) {
       await Promise.all([...this.records.values()].map((r) => this.registry.deregister(r).catch((err) => this.logger.warn({ err }, 'deregister failed'))));
@@ -198,10 +211,15 @@ export class PhobosService {
     this.cache.close();
     await settleAll([this.registry.close(), this.transport.close?.()]);
     this.state = 'stopped';
+    await this.runHooks('afterStop').catch((err) => this.logger.warn({ err }, 'afterStop hook failed'));
   }
 
-  /** start() (unless already started), then wait for SIGINT/SIGTERM, stop() and exit 0. A second signal exits 1. */
+  /**
+   * start() (unless already started), then wait for SIGINT/SIGTERM, stop() and exit 0. A second signal exits 1.
+   * Signal handlers go in first: a signal that arrives while starting stops the service once it has started.
+   */
   async run(): Promise<void> {
+    const signalled = waitForSignal();
     try {
       if (this.state === 'new') await this.start();
     } catch (err) {
@@ -209,10 +227,14 @@ export class PhobosService {
       await this.stop().catch(() => {});
       process.exit(1);
     }
-    const signal = await waitForSignal();
+    const signal = await signalled;
     this.logger.info({ signal }, 'stopping');
     await this.stop();
     process.exit(0);
+  }
+
+  private async runHooks(event: LifecycleEvent): Promise<void> {
+    for (const hook of this.hooks[event]) await hook(this);
   }
 
   private async register(): Promise<void> {

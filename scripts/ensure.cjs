@@ -35,7 +35,12 @@ function newestSource(dir) {
 }
 
 function run(cmd) {
-  execSync(cmd, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  try {
+    execSync(cmd, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  } catch {
+    console.error(`[phobos] "${cmd}" failed (see above)`);
+    process.exit(1);
+  }
 }
 
 const installed = mtime(path.join(root, 'node_modules', '.package-lock.json'));

@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the server did not start within 10 s')), 10_000);
     server.stdout.on('data', (chunk: Buffer) => {
-      process.stdout.write(`[server] ${chunk}`);
+      process.stdout.write(prefixed('server', chunk));
       if (!chunk.toString().includes('listening')) return;
       clearTimeout(timer);
       resolve();
@@ -21,11 +21,20 @@ async function main(): Promise<void> {
     server.on('exit', (code) => reject(new Error(`the server exited with code ${code}`)));
   });
   const client = spawn(process.execPath, [join(__dirname, 'client.js'), ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
-  client.stdout.on('data', (chunk: Buffer) => process.stdout.write(`[client] ${chunk}`));
+  client.stdout.on('data', (chunk: Buffer) => process.stdout.write(prefixed('client', chunk)));
   const code = await new Promise<number | null>((resolve) => client.on('exit', resolve));
   stop();
   await new Promise((resolve) => server.once('exit', resolve));
   process.exitCode = code ?? 1;
+}
+
+function prefixed(who: string, chunk: Buffer): string {
+  return chunk
+    .toString()
+    .split('\n')
+    .filter((line) => line)
+    .map((line) => `[${who}] ${line}\n`)
+    .join('');
 }
 
 main().catch((err) => {

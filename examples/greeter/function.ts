@@ -5,8 +5,7 @@ import { Greeter } from './greeter';
 async function main(): Promise<void> {
   const fn = createFunction({ name: 'greeter', version: '1.0.0' });
   fn.handle(new Greeter());
-  await fn.start();
-  console.log(`greeter function waiting for one request on ${fn.address}`);
+  fn.on('afterStart', () => console.log(`greeter function waiting for one request on ${fn.address}`));
   await fn.run();
 }
 

@@ -29,8 +29,9 @@ class Auditor {
 async function child(role: string): Promise<void> {
   const service = createService({ name: role });
   service.handle(role === 'auditor' ? new Auditor() : new Worker());
-  await service.start();
-  process.send?.({ ready: true });
+  service.on('afterStart', () => {
+    process.send?.({ ready: true });
+  });
   await service.run();
 }
 

@@ -6,9 +6,8 @@ import { Greeter } from './greeter';
 async function main(): Promise<void> {
   const service = createService({ name: 'greeter', version: '1.0.0' });
   service.handle(new Greeter());
-  await service.start();
-  console.log(`greeter listening on ${service.address} (node ${service.nodeId})`);
-  await service.run(); // until SIGINT/SIGTERM: deregister, drain, exit 0
+  service.on('afterStart', () => console.log(`greeter listening on ${service.address} (node ${service.nodeId})`));
+  await service.run(); // start, then until SIGINT/SIGTERM; then deregister, drain, exit 0
 }
 
 void main();
