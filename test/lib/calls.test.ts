@@ -124,7 +124,7 @@ describe('calls between services over tcp', () => {
     const server = testService({ name: 'users', namespace, dev: true });
     server.handle(new Users());
     await server.start();
-    const err = await testService({ namespace }).client.call('users', 'fail').catch((e) => e);
+    const err = await testService({ namespace }).client.call<never>('users', 'fail').catch((e: RpcError) => e);
     expect(err.code).toBe(500);
     expect(err.detail).toMatch(/database is on fire\n\s+at /);
   });
