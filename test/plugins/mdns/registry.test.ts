@@ -70,8 +70,8 @@ describe('MdnsRegistry (in-process, loopback)', () => {
     expect(await nextEvent(w)).toEqual({ action: 'create', service: record });
     await a.deregister(record);
     expect(await nextEvent(w)).toEqual({ action: 'delete', service: record });
-    expect(await b.getService(name)).toEqual([]);
-    expect(await a.getService(name)).toEqual([]);
+    // An absent name costs a full lookup window (~1 s) on each side; both run at once.
+    expect(await Promise.all([b.getService(name), a.getService(name)])).toEqual([[], []]);
     w.stop();
   });
 
@@ -165,11 +165,12 @@ describe('MdnsRegistry (in-process, loopback)', () => {
     await waitFor('the foreign control record', async () => (await b.getService(foreign)).length === 1);
     const bye = { name: rec.SERVICE_TYPE, type: 'PTR' as const, ttl: 0, data: `ctl-${foreign}${rec.SERVICE_SUFFIX}` };
     await new Promise((r) => speaker.respond({ answers: [bye] }, r));
-    await waitFor('the PTR goodbye', () => events.filter((n) => n === foreign).length === 2);
+    await waitFor('the PTR goodbye', () => events.filter((n) => n === foreign).length >= 2);
     await new Promise<void>((r) => speaker.destroy(r));
 
     // Only the control record's create and delete happened: nothing from the junk, the other domain or the subtype.
-    expect(events).toEqual([foreign, foreign]);
+    // (Filtered: other suites on this machine announce their own services on 5353 meanwhile.)
+    expect(events.filter((n) => n === foreign || n.startsWith(junkName))).toEqual([foreign, foreign]);
     expect((await b.listServices()).some((s) => s.name.startsWith(junkName) || s.name === foreign)).toBe(false);
     // Still fully working.
     const name = uniqueName('after-junk');
