@@ -75,7 +75,11 @@ export class MdnsRegistry implements Registry {
     this.mdns = multicastDns(this.plan.options);
     this.ready = new Promise<void>((resolve, reject) => {
       this.mdns.once('ready', resolve);
-      this.mdns.once('error', reject);
+      this.mdns.once('error', (err: Error) => {
+        const { bind, port } = this.plan.options;
+        const hint = 'another mDNS responder may hold the port without SO_REUSEADDR; the `port` option picks another';
+        reject(new Error(`mdns: cannot bind ${bind}:${port} (${err.message}); ${hint}`, { cause: err }));
+      });
     });
     // Surfaced by the operations that await it; a registry nobody uses must not crash the process on EADDRINUSE.
     this.ready.catch(() => undefined);

@@ -221,6 +221,19 @@ describe('MdnsRegistry (in-process, loopback)', () => {
     w.stop();
   });
 
+  it('fails operations with a clear error when the port cannot be bound', async () => {
+    // A socket WITHOUT SO_REUSEADDR on a private port stands in for a responder that keeps 5353 to itself.
+    const holder = createSocket({ type: 'udp4', reuseAddr: false });
+    await new Promise<void>((r) => holder.bind(0, '0.0.0.0', r));
+    const port = holder.address().port;
+    const r = createRegistry({ port });
+    open.push(r);
+    await expect(r.register(serviceRecord(uniqueName('nobind'), ['n1']))).rejects.toThrow(`cannot bind 0.0.0.0:${port}`);
+    await expect(r.listServices()).rejects.toThrow(/EADDRINUSE/);
+    await r.close();
+    holder.close();
+  });
+
   it('rejects a registration without nodes', async () => {
     const a = registry();
     await expect(a.register({ ...serviceRecord(uniqueName('empty'), []) })).rejects.toThrow(/at least one node/);
