@@ -1,13 +1,13 @@
 import type { Logger } from '../../lib/observe/logger';
 import { MdnsRegistry } from './registry';
-import type { MdnsRegistryOptions } from './registry';
+import type { MdnsRegistryOptions } from './options';
 
 /**
  * The `mdns` registry plugin, Phobos' zero-config default: nodes find each other by multicast DNS, loopback-only
  * unless an interface is named. See registry.ts for the behaviour and socket.ts for the loopback findings.
  */
 export { MdnsRegistry } from './registry';
-export type { MdnsRegistryOptions } from './registry';
+export type { MdnsRegistryOptions } from './options';
 
 export function createRegistry(options: MdnsRegistryOptions = {}): MdnsRegistry {
   return new MdnsRegistry(options);

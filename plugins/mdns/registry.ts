@@ -6,39 +6,14 @@ import { silentLogger } from '../../lib/observe/logger';
 import type { Logger } from '../../lib/observe/logger';
 import type { RegisterOptions, Registry, ServiceRecord, WatchEvent, Watcher } from '../../lib/registry/registry';
 import { ServiceCache } from './cache';
+import { BROWSE_MS, DEFAULT_TTL, GOODBYE_MS, LOOKUP_MS, MAX_TTL, RETRY_MS, SETTLE_MS, clampTtl, withTimeout } from './options';
+import type { MdnsRegistryOptions } from './options';
 import { announcement, asked, enumeration, heard } from './packets';
 import type { Registration } from './packets';
 import * as rec from './records';
 import { isLoopbackSource, planSocket } from './socket';
 import type { SocketPlan } from './socket';
 import { QueueWatcher } from './watcher';
-
-export interface MdnsRegistryOptions {
-  /** IPv4 address or interface name to announce on. Unset = loopback only; naming one makes the registry LAN-wide. */
-  interface?: string;
-  /** Address the socket binds to. Must be a wildcard to receive multicast; default 0.0.0.0. */
-  bind?: string;
-  /** UDP port; default 5353 (the mDNS port, shared with other speakers through SO_REUSEADDR). */
-  port?: number;
-  /** Default registration TTL in seconds, when register() is not given one; default 30. */
-  ttl?: number;
-  /** Milliseconds between re-announcements of each registered node; default a third of its TTL. */
-  announceInterval?: number;
-  logger?: Logger;
-}
-
-const DEFAULT_TTL = 30;
-/** getService of an unknown name: ask again this often, give up after LOOKUP_MS. */
-const RETRY_MS = 150;
-const LOOKUP_MS = 1000;
-/** After the first node of a looked-up service answers, wait this long for its siblings' answers. */
-const SETTLE_MS = 50;
-/** listServices' first browse: ask twice, collect for this long. */
-const BROWSE_MS = 300;
-/** close() waits at most this long for goodbyes to leave. */
-const GOODBYE_MS = 1000;
-/** A received TTL above this is clamped (keeps expiry timers in range; nobody needs a week-long registration). */
-const MAX_TTL = 7 * 24 * 3600;
 
 /**
  * The zero-config default registry: nodes announce themselves over multicast DNS (DNS-SD type `_phobos._tcp.local`,
@@ -93,7 +68,9 @@ export class MdnsRegistry implements Registry {
   async register(service: ServiceRecord, options: RegisterOptions = {}): Promise<void> {
     await this.open();
     if (!service.nodes?.length) throw new Error(`mdns: register(${service.name}) needs at least one node`);
-    const ttl = clampTtl(options.ttl ?? this.ttl);
+    // No TTL, or 0 (the memory registry's "never expires"): mDNS has no forever, so use the default and keep
+    // re-announcing, which lives exactly as long as the process does.
+    const ttl = options.ttl && options.ttl > 0 ? clampTtl(options.ttl) : this.ttl;
     // Encode every node first, so a record too big to send fails the call before anything is announced.
     const regs = service.nodes.map((node): Registration => {
       const record = rec.nodeRecord(service, node);
@@ -189,8 +166,10 @@ export class MdnsRegistry implements Registry {
     if (this.closed) throw new Error('mdns registry is closed');
   }
 
+  /** Capped at half the TTL whatever was asked: a longer interval would let peers expire a live node. */
   private intervalOf(reg: Registration): number {
-    return Math.max(100, this.announceInterval ?? (reg.ttl * 1000) / 3);
+    const ttlMs = reg.ttl * 1000;
+    return Math.max(100, Math.min(this.announceInterval ?? ttlMs / 3, ttlMs / 2));
   }
 
   /** Re-announces while registered. The first repeat comes soon (RFC 6762 §8.3 announces twice) in case one is lost. */
@@ -299,19 +278,4 @@ export class MdnsRegistry implements Registry {
       this.log.debug({ err }, 'mdns packet ignored');
     }
   }
-}
-
-function clampTtl(ttl: number): number {
-  if (!Number.isFinite(ttl) || ttl <= 0) throw new Error(`mdns: ttl must be a positive number of seconds, got ${ttl}`);
-  return Math.min(MAX_TTL, Math.max(1, Math.round(ttl)));
-}
-
-function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    p.then(() => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 }

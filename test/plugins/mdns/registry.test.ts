@@ -234,8 +234,11 @@ describe('MdnsRegistry (in-process, loopback)', () => {
     holder.close();
   });
 
-  it('rejects a registration without nodes', async () => {
+  it('rejects a registration without nodes; takes ttl 0 (memory\'s "forever") as the default TTL', async () => {
     const a = registry();
     await expect(a.register({ ...serviceRecord(uniqueName('empty'), []) })).rejects.toThrow(/at least one node/);
+    const name = uniqueName('ttl0');
+    await a.register(serviceRecord(name, [`${name}-1`]), { ttl: 0 });
+    expect(await a.getService(name)).toHaveLength(1);
   });
 });
