@@ -180,6 +180,21 @@ describe('tcp transport', () => {
     expect(c.closed).toBe(false);
   });
 
+  it('honours each request its own deadline, a short one arriving after a long one', async () => {
+    const held: (() => void)[] = [];
+    const c = await serve((req, reply) => held.push(() => reply(responseTo(req, req.body, false))));
+    const long = c.request(request({ body: Buffer.from('long') }), { timeout: 5_000 });
+    const start = Date.now();
+    const short = await rejection(c.request(request(), { timeout: 60 }));
+    expect(short.code).toBe(408);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(55);
+    expect(Date.now() - start).toBeLessThan(1_000);
+    expect(c.inFlight).toBe(1);
+    await waitFor(() => held.length === 2, 'both requests at the handler');
+    for (const release of held) release();
+    expect(Buffer.from((await long).body).toString()).toBe('long');
+  });
+
   it('aborts with 499 and cancels on the server; an already aborted signal sends nothing', async () => {
     const cancels: number[] = [];
     let arrived = 0;

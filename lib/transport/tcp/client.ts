@@ -14,7 +14,9 @@ const EMPTY = new Uint8Array(0);
 interface Pending {
   resolve(m: Message): void;
   reject(e: Error): void;
-  timer: NodeJS.Timeout;
+  /** performance.now() value past which the request fails with 408. */
+  deadline: number;
+  timeout: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -33,6 +35,12 @@ export class TcpClientSocket implements ClientSocket {
   private readonly writer: FrameWriter;
   private nextId = 0;
   private isClosed = false;
+  /**
+   * One timer per connection instead of one per request (a timer costs about as much as framing a request): it is
+   * armed for the earliest deadline, and when it fires it fails what has expired and re-arms for the next deadline.
+   */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private closeReason = 'connection closed';
 
   private constructor(
@@ -99,14 +107,11 @@ export class TcpClientSocket implements ClientSocket {
       const e = err as FrameError;
       return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, e.code || 400, e.message));
     }
+    const now = performance.now();
+    const deadline = now + Math.min(timeout, MAX_TIMER);
+    if (deadline < this.timerAt) this.armDeadline(deadline, now);
     return new Promise<Message>((resolve, reject) => {
-      const p: Pending = {
-        resolve,
-        reject,
-        timer: setTimeout(onTimeout, Math.min(timeout, MAX_TIMER), this, id, timeout),
-        signal,
-        onAbort: undefined,
-      };
+      const p: Pending = { resolve, reject, deadline, timeout, signal, onAbort: undefined };
       if (signal) {
         p.onAbort = () => this.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
         signal.addEventListener('abort', p.onAbort, { once: true });
@@ -156,6 +161,31 @@ export class TcpClientSocket implements ClientSocket {
     if (!this.isClosed) this.send(MessageKind.cancel, id);
   }
 
+  private armDeadline(at: number, now: number): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.timerAt = at;
+    this.deadlineTimer = setTimeout(this.expire, Math.max(1, Math.ceil(at - now)));
+    // The open socket already keeps the process alive while anything is pending; an idle one must not be held.
+    this.deadlineTimer.unref();
+  }
+
+  /** Fails every request past its deadline with 408 and re-arms for the earliest one left. */
+  private readonly expire = (): void => {
+    this.deadlineTimer = undefined;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    const expired: [number, Pending][] = [];
+    for (const entry of this.pending) {
+      if (entry[1].deadline <= now) expired.push(entry);
+      else if (entry[1].deadline < next) next = entry[1].deadline;
+    }
+    for (const [id, p] of expired) {
+      this.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 408, `no response within ${p.timeout} ms`));
+    }
+    if (next !== Infinity && !this.isClosed) this.armDeadline(next, now);
+  };
+
   private allocateId(): number {
     // Ids wrap at 2^32; skipping ones still in flight keeps them unique even after wrapping.
     do this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
@@ -174,7 +204,6 @@ export class TcpClientSocket implements ClientSocket {
     const p = this.pending.get(id);
     if (!p) return undefined;
     this.pending.delete(id);
-    clearTimeout(p.timer);
     if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
     return p;
   }
@@ -226,13 +255,11 @@ export class TcpClientSocket implements ClientSocket {
   private shutdown(reason: string): void {
     this.isClosed = true;
     this.closeReason = reason;
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
     const err = unavailable(`${reason} (${this.remote})`);
     for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
     for (const ping of this.pings.values()) ping.fail(err);
     this.pings.clear();
   }
-}
-
-function onTimeout(sock: TcpClientSocket, id: number, timeout: number): void {
-  sock.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 408, `no response within ${timeout} ms`));
 }

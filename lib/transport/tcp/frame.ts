@@ -77,10 +77,11 @@ export function encodeFrame(m: Message, id: number, limits: EncodeLimits, out: U
       flags |= FLAG_GZIP;
     }
   }
-  const service = m.service;
-  const endpoint = m.endpoint;
-  const sLen = service.length === 0 ? 0 : Buffer.byteLength(service, 'utf8');
-  const eLen = endpoint.length === 0 ? 0 : Buffer.byteLength(endpoint, 'utf8');
+  // Service and endpoint names repeat on every call: their UTF-8 bytes come from a small cache.
+  const sBytes = m.service.length === 0 ? EMPTY_NAME : nameBytes(m.service);
+  const eBytes = m.endpoint.length === 0 ? EMPTY_NAME : nameBytes(m.endpoint);
+  const sLen = sBytes.length;
+  const eLen = eBytes.length;
   if (sLen > U16_MAX || eLen > U16_MAX) throw new FrameError('service or endpoint name longer than 65535 bytes', 400);
   const mLen = m.metadata === undefined ? 0 : metadataSize(m.metadata);
   const bLen = body.length;
@@ -96,15 +97,24 @@ export function encodeFrame(m: Message, id: number, limits: EncodeLimits, out: U
   buf[3] = m.kind;
   buf[4] = flags;
   buf[5] = m.codec;
-  buf.writeUInt32BE(id >>> 0, 6);
-  buf.writeUInt32BE(clampU32(m.timeout), 10);
-  buf.writeUInt16BE(sLen, 14);
-  buf.writeUInt16BE(eLen, 16);
-  buf.writeUInt32BE(mLen, 18);
-  buf.writeUInt32BE(bLen, 22);
+  // Plain byte stores: the checked writeUInt*BE helpers cost more than the rest of the header together.
+  put32(buf, 6, id >>> 0);
+  put32(buf, 10, clampU32(m.timeout));
+  buf[14] = sLen >>> 8;
+  buf[15] = sLen & 0xff;
+  buf[16] = eLen >>> 8;
+  buf[17] = eLen & 0xff;
+  put32(buf, 18, mLen);
+  put32(buf, 22, bLen);
   let o = HEADER_SIZE;
-  if (sLen !== 0) o += buf.write(service, o, sLen, 'utf8');
-  if (eLen !== 0) o += buf.write(endpoint, o, eLen, 'utf8');
+  if (sLen !== 0) {
+    buf.set(sBytes, o);
+    o += sLen;
+  }
+  if (eLen !== 0) {
+    buf.set(eBytes, o);
+    o += eLen;
+  }
   if (mLen !== 0) o = writeMetadata(buf, o, m.metadata as Metadata);
   if (inline) {
     if (bLen !== 0) buf.set(body, o);
@@ -113,6 +123,28 @@ export function encodeFrame(m: Message, id: number, limits: EncodeLimits, out: U
     out.push(buf, body);
   }
   return size;
+}
+
+function put32(buf: Buffer, o: number, v: number): void {
+  buf[o] = v >>> 24;
+  buf[o + 1] = (v >>> 16) & 0xff;
+  buf[o + 2] = (v >>> 8) & 0xff;
+  buf[o + 3] = v & 0xff;
+}
+
+const EMPTY_NAME = Buffer.alloc(0);
+const NAME_CACHE_MAX = 512;
+const names = new Map<string, Buffer>();
+
+/** UTF-8 bytes of a service or endpoint name, cached; the cache starts over when full rather than tracking use. */
+function nameBytes(name: string): Buffer {
+  let bytes = names.get(name);
+  if (bytes === undefined) {
+    bytes = Buffer.from(name, 'utf8');
+    if (names.size >= NAME_CACHE_MAX) names.clear();
+    names.set(name, bytes);
+  }
+  return bytes;
 }
 
 function clampU32(n: number): number {

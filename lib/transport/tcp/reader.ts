@@ -33,6 +33,10 @@ export class FrameReader {
   private rBuf: Buffer = EMPTY;
   private rOff = 0;
 
+  // A connection names the same few services and endpoints over and over; the last one decoded is reused.
+  private readonly services = new LastName();
+  private readonly endpoints = new LastName();
+
   constructor(private readonly maxFrameSize: number) {}
 
   push(chunk: Buffer): void {
@@ -58,9 +62,9 @@ export class FrameReader {
     this.region(payload);
     const b = this.rBuf;
     let o = this.rOff;
-    const service = this.sLen === 0 ? '' : b.toString('utf8', o, o + this.sLen);
+    const service = this.sLen === 0 ? '' : this.services.decode(b, o, this.sLen);
     o += this.sLen;
-    const endpoint = this.eLen === 0 ? '' : b.toString('utf8', o, o + this.eLen);
+    const endpoint = this.eLen === 0 ? '' : this.endpoints.decode(b, o, this.eLen);
     o += this.eLen;
     const metadata = this.mLen === 0 ? undefined : readMetadata(b, o, o + this.mLen);
     o += this.mLen;
@@ -99,12 +103,13 @@ export class FrameReader {
     this.kind = b[o + 3];
     this.flags = b[o + 4];
     this.codec = b[o + 5];
-    this.id = b.readUInt32BE(o + 6);
-    this.timeout = b.readUInt32BE(o + 10);
-    this.sLen = b.readUInt16BE(o + 14);
-    this.eLen = b.readUInt16BE(o + 16);
-    this.mLen = b.readUInt32BE(o + 18);
-    this.bLen = b.readUInt32BE(o + 22);
+    // Plain byte loads: the checked readUInt*BE helpers dominate header parsing otherwise.
+    this.id = get32(b, o + 6);
+    this.timeout = get32(b, o + 10);
+    this.sLen = (b[o + 14] << 8) | b[o + 15];
+    this.eLen = (b[o + 16] << 8) | b[o + 17];
+    this.mLen = get32(b, o + 18);
+    this.bLen = get32(b, o + 22);
     // Summed as doubles: four u32-ish lengths cannot overflow, and the check runs before anything is buffered.
     const size = HEADER_SIZE + this.sLen + this.eLen + this.mLen + this.bLen;
     if (size > this.maxFrameSize) {
@@ -158,5 +163,30 @@ export class FrameReader {
       }
     }
     this.buffered -= n;
+  }
+}
+
+function get32(b: Buffer, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+
+/** Remembers the last short name decoded, so a repeat costs a byte comparison instead of a string decode. */
+class LastName {
+  private bytes: Buffer = EMPTY;
+  private text = '';
+
+  decode(b: Buffer, o: number, len: number): string {
+    const last = this.bytes;
+    if (len === last.length) {
+      let i = 0;
+      while (i < len && b[o + i] === last[i]) i++;
+      if (i === len) return this.text;
+    }
+    const text = b.toString('utf8', o, o + len);
+    if (len <= 128) {
+      this.bytes = Buffer.from(b.subarray(o, o + len));
+      this.text = text;
+    }
+    return text;
   }
 }
