@@ -11,6 +11,10 @@ const DOC_REQUEST =
   '5048010000020000000100001388000700050000000d0000000c6772656574657268656c6c6f00057472616365000000026162' +
   'de0001a46e616d65a3416e6e';
 const DOC_RESPONSE = '5048010100020000000100000000000000000000000000000013de0001a86772656574696e67a6486920416e6e';
+const DOC_ERROR =
+  '5048010101020000000100000000000000000000000000000041' +
+  'de0004a26964ad677265657465722e68656c6c6fa4636f6465cd0194a664657461696cac6e6f20737563682075736572a6737461747573a94e6f7420466f756e64';
+const DOC_CANCEL = '5048010200000000000100000000000000000000000000000000';
 
 function decodeAll(bytes: Buffer, max = 1 << 20) {
   const r = new FrameReader(max);
@@ -25,6 +29,8 @@ describe('tcp frame encoding', () => {
     const req = request({ timeout: 5000, metadata: { trace: 'ab' }, body: codec.encode({ name: 'Ann' }) });
     expect(frameBytes(req, 1).toString('hex')).toBe(DOC_REQUEST);
     expect(frameBytes(responseTo(req, codec.encode({ greeting: 'Hi Ann' }), false), 1).toString('hex')).toBe(DOC_RESPONSE);
+    const record = { id: 'greeter.hello', code: 404, detail: 'no such user', status: 'Not Found' };
+    expect(frameBytes(responseTo(req, codec.encode(record), true), 1).toString('hex')).toBe(DOC_ERROR);
   });
 
   it('round-trips multi-byte UTF-8 with byte lengths, not character counts', () => {
@@ -114,6 +120,11 @@ describe('tcp frame encoding', () => {
     expect(bomb.length).toBeLessThan(16_384);
     expect(() => inflateBody(bomb, 4 << 20)).toThrow(expect.objectContaining({ code: 413 }));
     expect(() => inflateBody(Buffer.from('1f8b0800', 'hex'), 1024)).toThrow(expect.objectContaining({ code: 400 }));
+  });
+
+  it('encodes the documented cancel frame', () => {
+    const cancel = request({ kind: MessageKind.cancel, codec: 0, service: '', endpoint: '', body: Buffer.alloc(0) });
+    expect(frameBytes(cancel, 1).toString('hex')).toBe(DOC_CANCEL);
   });
 
   it('uses the documented header size and kinds', () => {

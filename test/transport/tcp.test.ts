@@ -180,6 +180,18 @@ describe('tcp transport', () => {
     expect(c.closed).toBe(false);
   });
 
+  it('sends the documented cancel frame when a request times out', async () => {
+    const chunks: Buffer[] = [];
+    const address = await rawServer((s) => s.on('data', (c: Buffer) => chunks.push(c)));
+    client = await new TcpTransport().dial(address);
+    expect((await rejection(client.request(request(), { timeout: 30 }))).code).toBe(408);
+    const cancel = '5048010200000000000100000000000000000000000000000000'; // docs/protocol.md, section 9
+    await waitFor(() => Buffer.concat(chunks).toString('hex').endsWith(cancel), 'the cancel frame');
+    const reader = new FrameReader(1 << 20);
+    reader.push(Buffer.concat(chunks));
+    expect([reader.next()?.kind, reader.next()?.kind, reader.next()]).toEqual([MessageKind.request, MessageKind.cancel, null]);
+  });
+
   it('honours each request its own deadline, a short one arriving after a long one', async () => {
     const held: (() => void)[] = [];
     const c = await serve((req, reply) => held.push(() => reply(responseTo(req, req.body, false))));
