@@ -1,6 +1,7 @@
-import { type Socket, connect } from 'node:net';
+import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { RpcError } from '../../lib/errors';
 import type { Logger } from '../../lib/observe/logger';
 import type { Frame } from '../../lib/transport/tcp/frame';
 import { encodeFrame } from '../../lib/transport/tcp/frame';
@@ -117,4 +118,27 @@ export function header(fields: {
   b.writeUInt32BE(fields.mLen ?? 0, 18);
   b.writeUInt32BE(fields.bLen ?? 0, 22);
   return b;
+}
+
+/** A plain net server (closed by `closeServers`); `onSocket` sees each accepted socket. Resolves to its address. */
+export async function rawServer(onSocket: (s: Socket) => void, track: Server[]): Promise<string> {
+  const server = createServer(onSocket);
+  track.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+export async function closeServers(track: Server[]): Promise<void> {
+  for (const s of track.splice(0)) await new Promise((r) => s.close(r));
+}
+
+/** The RpcError `p` rejects with; fails the test if it resolves or rejects with anything else. */
+export async function rejection(p: Promise<unknown>): Promise<RpcError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(RpcError);
+    return err as RpcError;
+  }
+  throw new Error('expected a rejection');
 }

@@ -1,8 +1,7 @@
-import { RpcError } from '../../lib/errors';
 import { MemoryTransport } from '../../lib/transport/memory';
 import type { ClientSocket, Listener, Message, RequestHandler } from '../../lib/transport/transport';
 import { responseTo } from '../../lib/transport/transport';
-import { request, waitFor } from './helpers';
+import { rejection, request, waitFor } from './helpers';
 
 const echo: RequestHandler = (req, reply) => reply(responseTo(req, req.body, false));
 const listeners: Listener[] = [];
@@ -12,16 +11,6 @@ async function listen(handler: RequestHandler, address = 'memory:0', options = {
   const l = await t.listen(address, handler, options);
   listeners.push(l);
   return l;
-}
-
-async function rejection(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RpcError);
-    return err as RpcError;
-  }
-  throw new Error('expected a rejection');
 }
 
 afterEach(async () => {
