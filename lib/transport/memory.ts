@@ -76,6 +76,7 @@ type Limits = Required<MemoryTransportOptions>;
 
 class MemoryListener implements Listener {
   closing = false;
+  private closed: Promise<void> | undefined;
   private readonly conns = new Set<ServerEnd>();
   private allClosed: (() => void) | undefined;
 
@@ -96,8 +97,12 @@ class MemoryListener implements Listener {
     return client;
   }
 
-  async close(): Promise<void> {
-    if (this.closing) return;
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
     this.closing = true;
     if (listeners.get(this.address) === this) listeners.delete(this.address);
     const done = new Promise<void>((resolve) => (this.conns.size === 0 ? resolve() : (this.allClosed = resolve)));

@@ -147,7 +147,8 @@ export class TcpClientSocket implements ClientSocket {
   close(): void {
     if (this.isClosed) return;
     this.shutdown('connection closed by client');
-    this.writer.flush();
+    // Whatever is still queued belongs to calls just failed; the server cancels their work when it sees the close.
+    this.writer.close();
     this.socket.end();
     // A server that never closes its side must not keep this socket (and the process) alive.
     setTimeout(() => this.socket.destroy(), 1_000).unref();

@@ -101,7 +101,8 @@ export class ServerConnection implements PeerInfo {
   }
 
   private end(): void {
-    this.writer.flush();
+    // Even a back-pressured queue goes to the socket now: nothing more will be written, and end() flushes it first.
+    this.writer.flush(true);
     this.socket.end();
   }
 
@@ -121,8 +122,13 @@ export class ServerConnection implements PeerInfo {
         this.dispatch(frame);
       }
     } catch (err) {
-      if (err instanceof FrameError) this.fail(err.reason);
-      else throw err;
+      if (err instanceof FrameError) {
+        this.fail(err.reason);
+      } else {
+        // A bug here must cost this one connection, not the process and every other client with it.
+        this.opts.logger.error({ remote: this.remote, err }, 'tcp transport: failed to process a frame');
+        this.fail(`internal error: ${(err as Error).message}`);
+      }
     } finally {
       this.pumping = false;
     }

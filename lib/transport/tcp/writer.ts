@@ -49,10 +49,10 @@ export class FrameWriter {
     }
   }
 
-  /** Hands everything queued to the socket now (used before ending the connection). */
-  flush(): void {
+  /** Hands what is queued to the socket; held while back-pressured unless `force` (the connection is ending). */
+  flush(force = false): void {
     this.scheduled = false;
-    if (this.blocked || this.closed || this.chunks.length === 0) return;
+    if ((this.blocked && !force) || this.closed || this.chunks.length === 0) return;
     const chunks = this.chunks;
     const size = this.size;
     this.chunks = [];
