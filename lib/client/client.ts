@@ -4,7 +4,7 @@ import { errors, RpcError } from '../errors';
 import type { Logger } from '../observe/logger';
 import { SERVER_ERROR_ID } from '../server/server';
 import type { Selector } from '../selector/selector';
-import { MessageKind, type Message, type Metadata, type Transport } from '../transport/transport';
+import { MessageKind, TRANSPORT_ERROR_ID, type Message, type Metadata, type Transport } from '../transport/transport';
 import { Pool } from './pool';
 import type { Broker } from '../broker/broker';
 import type { CallOptions, ClientOf, PublishOptions } from './types';
@@ -93,7 +93,7 @@ export class Client {
         const socket = got instanceof Promise ? await got : got;
         reply = await socket.request(message, { timeout: remaining, signal: options.signal });
       } catch (err) {
-        const e = err instanceof RpcError ? err : errors.unavailable('phobos.transport', (err as Error).message);
+        const e = err instanceof RpcError ? err : errors.unavailable(TRANSPORT_ERROR_ID, (err as Error).message);
         this.selector.mark(service, node, e);
         if (!e.retryable || attempt >= retries) throw e;
         this.logger.debug({ service, endpoint, node: node.id, attempt, err: e.detail }, 'retrying after a transport failure');
@@ -105,8 +105,8 @@ export class Client {
         return this.decode(reply) as T;
       }
       const failure = RpcError.from(this.decode(reply) as RpcError);
-      // A server that is shutting down answers 503 before doing any work: safe to try another node.
-      if (failure.id === SERVER_ERROR_ID && failure.code === 503) {
+      // A server (or its transport) that is shutting down answers 503 before doing any work: safe to try elsewhere.
+      if (failure.code === 503 && (failure.id === SERVER_ERROR_ID || failure.id === TRANSPORT_ERROR_ID)) {
         this.selector.mark(service, node, failure);
         if (attempt < retries) {
           await this.pause(attempt, deadline);

@@ -93,12 +93,12 @@ export class Server {
       settle(this.errorFrame(msg, this.toRpcError(err, endpoint)));
       return;
     }
-    if (result instanceof Promise) {
-      result.then(
-        (value) => settle(this.replyFrame(msg, value, endpoint)),
-        (err) => settle(this.errorFrame(msg, this.toRpcError(err, endpoint))),
-      );
-    } else settle(this.replyFrame(msg, result, endpoint));
+    // Past the deadline the caller has given up: whatever the handler produced, the honest answer is 408.
+    const late = () => ctx.deadline > 0 && Date.now() >= ctx.deadline;
+    const onValue = (value: unknown) => settle(late() ? this.lateFrame(msg, endpoint) : this.replyFrame(msg, value, endpoint));
+    const onError = (err: unknown) => settle(late() ? this.lateFrame(msg, endpoint) : this.errorFrame(msg, this.toRpcError(err, endpoint)));
+    if (result instanceof Promise) result.then(onValue, onError);
+    else onValue(result);
   };
 
   /** Refuse new requests (503, retryable) and wait until in-flight ones finish or `timeoutMs` passes. */
@@ -131,6 +131,10 @@ export class Server {
       const id = `${endpoint.info.service}.${endpoint.info.endpoint}`;
       return this.errorFrame(msg, errors.internal(id, `cannot encode the response: ${(err as Error).message}`));
     }
+  }
+
+  private lateFrame(msg: Message, endpoint: CompiledEndpoint): Message {
+    return this.errorFrame(msg, errors.timeout(`${endpoint.info.service}.${endpoint.info.endpoint}`, 'deadline exceeded'));
   }
 
   private errorFrame(msg: Message, err: RpcError): Message {

@@ -13,6 +13,7 @@ import type {
   Transport,
 } from './transport';
 import { errorResponse } from './tcp/options';
+import { TRANSPORT_ERROR_ID } from './transport';
 
 export interface MemoryTransportOptions {
   /** Largest request or response body accepted, in bytes (413 beyond it). Default 4 MiB. */
@@ -24,7 +25,7 @@ export interface MemoryTransportOptions {
   logger?: Logger;
 }
 
-const ERROR_ID = 'phobos.transport';
+const ERROR_ID = TRANSPORT_ERROR_ID;
 const MAX_TIMER = 0x7fffffff;
 
 /** Every memory listener in the process, by address; dialing looks here. */

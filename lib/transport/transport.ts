@@ -9,6 +9,9 @@ import type { Logger } from '../observe/logger';
 
 export type Metadata = Record<string, string>;
 
+/** The `id` of errors a transport raises or answers itself (refused bodies, shutting down, connection failures). */
+export const TRANSPORT_ERROR_ID = 'phobos.transport';
+
 /** What a frame is for. Numbers are the wire values (docs/protocol.md). */
 export const MessageKind = {
   request: 0,

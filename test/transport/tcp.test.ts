@@ -105,7 +105,7 @@ describe('tcp transport: data path', () => {
         for (let f = r.next(); f; f = r.next()) frames.push(f);
       });
     });
-    client = await new TcpTransport().dial(address);
+    client = await new TcpTransport({ compressLoopback: true }).dial(address);
     const big = Buffer.alloc(10_000, 'hello phobos ');
     void client.request(request({ body: big }), { timeout: 5_000 }).catch(() => undefined);
     void client.request(request({ body: Buffer.alloc(1_000, 'x') }), { timeout: 5_000 }).catch(() => undefined);
@@ -115,6 +115,23 @@ describe('tcp transport: data path', () => {
     expect(gunzipSync(frames[0]!.body)).toEqual(big);
     expect(frames[1]!.gzip).toBe(false);
     expect(frames[1]!.body.length).toBe(1_000);
+  });
+
+  it('does not gzip to a loopback peer unless compressLoopback is set', async () => {
+    const frames: ReturnType<FrameReader['next']>[] = [];
+    const address = await rawServer((s) => {
+      const r = new FrameReader(1 << 20);
+      s.on('data', (c: Buffer) => {
+        r.push(c);
+        for (let f = r.next(); f; f = r.next()) frames.push(f);
+      });
+    });
+    client = await new TcpTransport().dial(address);
+    const big = Buffer.alloc(10_000, 'hello phobos ');
+    void client.request(request({ body: big }), { timeout: 5_000 }).catch(() => undefined);
+    await waitFor(() => frames.length === 1, 'one frame at the raw server');
+    expect(frames[0]!.gzip).toBe(false);
+    expect(Buffer.from(frames[0]!.body).equals(big)).toBe(true);
   });
 
   it('round-trips large compressible bodies both ways', async () => {
@@ -132,7 +149,7 @@ describe('tcp transport: data path', () => {
       echo(req, reply, peer);
     });
     // The sender allows 64 MiB; 8 MiB of zeros gzips to a few KiB, far under the server's 4 MiB frame limit.
-    client = await new TcpTransport({ maxFrameSize: 64 << 20 }).dial(listener.address);
+    client = await new TcpTransport({ maxFrameSize: 64 << 20, compressLoopback: true }).dial(listener.address);
     const res = await client.request(request({ codec: 1, body: Buffer.alloc(8 << 20) }), { timeout: 5_000 });
     expect(res.error).toBe(true);
     expect(new JsonCodec().decode(res.body)).toMatchObject({ code: 413, id: 'phobos.transport' });
@@ -143,7 +160,7 @@ describe('tcp transport: data path', () => {
   });
 
   it('fails a response that inflates past the client limit with 413', async () => {
-    listener = await new TcpTransport({ maxFrameSize: 64 << 20 }).listen('127.0.0.1:0', (req, reply) =>
+    listener = await new TcpTransport({ maxFrameSize: 64 << 20, compressLoopback: true }).listen('127.0.0.1:0', (req, reply) =>
       reply(responseTo(req, Buffer.alloc(8 << 20), false)),
     );
     client = await new TcpTransport({ maxFrameSize: 1 << 20 }).dial(listener.address);

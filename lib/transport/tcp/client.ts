@@ -2,7 +2,7 @@ import { type Socket, connect } from 'node:net';
 import { RpcError } from '../../errors';
 import { type ClientSocket, type Message, MessageKind, type RequestOptions } from '../transport';
 import { type Frame, FrameError, inflateBody, pongFor } from './frame';
-import { type ResolvedOptions, TRANSPORT_ERROR_ID, formatAddress, parseAddress } from './options';
+import { type ResolvedOptions, TRANSPORT_ERROR_ID, connectionOptions, formatAddress, parseAddress } from './options';
 import { FrameReader } from './reader';
 import { FrameWriter } from './writer';
 
@@ -50,7 +50,7 @@ export class TcpClientSocket implements ClientSocket {
   ) {
     this.reader = new FrameReader(opts.maxFrameSize);
     // Writes queue inside the writer while the socket is back-pressured and go out on 'drain'.
-    this.writer = new FrameWriter(socket, opts, () => undefined);
+    this.writer = new FrameWriter(socket, connectionOptions(opts, socket.remoteAddress), () => undefined);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => {
       this.closeReason = `connection error: ${err.message}`;

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { type Message, MessageKind, type PeerInfo, type RequestHandler } from '../transport';
 import { type Frame, FrameError, inflateBody, pongFor } from './frame';
-import { type ResolvedOptions, errorResponse, formatAddress } from './options';
+import { type ResolvedOptions, connectionOptions, errorResponse, formatAddress } from './options';
 import { FrameReader } from './reader';
 import { FrameWriter } from './writer';
 
@@ -47,7 +47,7 @@ export class ServerConnection implements PeerInfo {
   ) {
     this.remote = formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
     this.reader = new FrameReader(opts.maxFrameSize);
-    this.writer = new FrameWriter(socket, opts, () => this.maybeResume());
+    this.writer = new FrameWriter(socket, connectionOptions(opts, socket.remoteAddress), () => this.maybeResume());
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.reader.push(chunk);

@@ -2,7 +2,7 @@ import { JsonCodec, MsgpackCodec } from '../../codec';
 import { CODEC_IDS } from '../../codec/codec';
 import { RpcError } from '../../errors';
 import { type Logger, silentLogger } from '../../observe/logger';
-import { type Message, responseTo } from '../transport';
+import { type Message, responseTo, TRANSPORT_ERROR_ID } from '../transport';
 
 /** Defaults for every listener and socket a TcpTransport creates; per-call ListenOptions/DialOptions override them. */
 export interface TcpTransportOptions {
@@ -14,6 +14,11 @@ export interface TcpTransportOptions {
   maxInFlight?: number;
   /** Bodies larger than this are gzipped when that makes them smaller; Infinity disables. Default 1024 bytes. */
   compressThreshold?: number;
+  /**
+   * Compress on loopback connections too. Off by default: compression trades CPU for bandwidth, and a connection
+   * to this same machine has bandwidth to spare, so there it only adds latency (about 6x less 16 KiB throughput).
+   */
+  compressLoopback?: boolean;
   /** Time allowed to establish a connection before dial fails with 503 (ms). Default 3 s. */
   connectTimeout?: number;
   /** Listener.close destroys connections still open after this long (ms). Default 1 s. */
@@ -28,6 +33,7 @@ export const DEFAULTS: ResolvedOptions = {
   frameTimeout: 10_000,
   maxInFlight: 1024,
   compressThreshold: 1024,
+  compressLoopback: false,
   connectTimeout: 3_000,
   closeGrace: 1_000,
   logger: silentLogger,
@@ -49,6 +55,17 @@ export function resolveOptions(...layers: (TcpTransportOptions | undefined)[]): 
   return out;
 }
 
+/** The options a connection encodes with: no compression to a loopback peer unless compressLoopback is set. */
+export function connectionOptions(opts: ResolvedOptions, remoteAddress: string | undefined): ResolvedOptions {
+  if (opts.compressLoopback || opts.compressThreshold === Infinity || !isLoopback(remoteAddress)) return opts;
+  return { ...opts, compressThreshold: Infinity };
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+}
+
 /** Splits `host:port`, `[v6]:port` or `:port`; throws on anything else. */
 export function parseAddress(address: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d{1,5})$/.exec(address.trim());
@@ -61,7 +78,7 @@ export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-export const TRANSPORT_ERROR_ID = 'phobos.transport';
+export { TRANSPORT_ERROR_ID };
 
 let json: JsonCodec | undefined;
 let msgpack: MsgpackCodec | undefined;
