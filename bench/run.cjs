@@ -177,6 +177,17 @@ function targets(m) {
   ];
 }
 
+/** The commit the numbers belong to, flagged when lib/ or plugins/ had uncommitted changes. */
+function gitDescribe() {
+  try {
+    const git = (...a) => execFileSync('git', a, { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = git('status', '--porcelain', '--', 'lib', 'plugins') ? ' + uncommitted changes in lib/ or plugins/' : '';
+    return `${git('log', '-1', '--format=%h %s').slice(0, 100)}${dirty}`;
+  } catch {
+    return 'unknown commit';
+  }
+}
+
 function versionOf(pkg, dir) {
   try {
     return JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', pkg, 'package.json'), 'utf8')).version;
@@ -231,6 +242,7 @@ function report(results, errors, started) {
     `- Command: \`${command}\` (${ROUNDS} rounds, ${SECONDS} s per scenario, medians shown)`,
     `- Machine: nproc ${execFileSync('nproc').toString().trim()}, ${cpus[0] ? cpus[0].model.trim() : 'unknown CPU'}, ` +
       `${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`,
+    `- Phobos at ${gitDescribe()}`,
     `- Node ${process.version}; msgpackr ${versionOf('msgpackr', root)}, moleculer ${versionOf('moleculer', bench)}, ` +
       `@nestjs/microservices ${versionOf('@nestjs/microservices', bench)}`,
     `- Date: ${started.toISOString()} (took ${Math.round((Date.now() - started) / 1000)} s); ` +
