@@ -66,11 +66,14 @@ export function availablePlugins(kind: PluginKind): string[] {
   return [...(catalog.get(kind)?.keys() ?? [])].sort();
 }
 
-/** Builds the named plugin; a ConfigError names what is wrong and what is available. */
-export function createPlugin<K extends PluginKind>(kind: K, name: string, ctx: PluginContext): PluginKinds[K] {
+/**
+ * The factory for a named plugin, loading its module if needed; a ConfigError names what is wrong and what is
+ * available. Resolve every part first and build after, so a bad name never leaves a half-built service behind.
+ */
+export function pluginFactory<K extends PluginKind>(kind: K, name: string): PluginFactory<K> {
   const def = catalog.get(kind)?.get(name) as PluginDefinition<K> | undefined;
   if (!def) throw new ConfigError(`unknown ${kind} "${name}" (available: ${availablePlugins(kind).join(', ')})`);
-  return factoryOf(def)(ctx);
+  return factoryOf(def);
 }
 
 function factoryOf<K extends PluginKind>(def: PluginDefinition<K>): PluginFactory<K> {

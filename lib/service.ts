@@ -7,7 +7,7 @@ import { RequestContext, runInContext } from './context';
 import { describe } from './decorators';
 import { ConfigError, resolveConfig, type Config } from './flags';
 import { createLogger, type Logger } from './observe/logger';
-import { createPlugin, type PluginContext, type PluginKind, type PluginKinds } from './plugins';
+import { pluginFactory, type PluginContext, type PluginFactory, type PluginKind, type PluginKinds } from './plugins';
 import { RegistryCache } from './registry/cache';
 import type { Registry, ServiceRecord } from './registry/registry';
 import { compileEndpoint, compileSubscriber, type CompiledEndpoint, type HandlerWrapper } from './server/endpoint';
@@ -97,15 +97,19 @@ export class PhobosService {
     this.nodeId = `${this.name}-${randomBytes(6).toString('hex')}`;
     this.wrappers = options.wrappers ?? [];
 
-    const make = <K extends PluginKind>(kind: K, given: Part<K> | undefined, extra: Partial<PluginContext> = {}) =>
-      given !== undefined && typeof given !== 'string'
-        ? given
-        : createPlugin(kind, this.config[kind], {
-            config: this.config,
-            logger: this.logger.child({ part: kind }),
-            options: options.plugins?.[this.config[kind]] ?? {},
-            ...extra,
-          });
+    // Resolve every named part before building any, so a bad name leaves no socket open behind it.
+    const factories = {
+      registry: typeof registry === 'object' ? undefined : pluginFactory('registry', this.config.registry),
+      transport: typeof transport === 'object' ? undefined : pluginFactory('transport', this.config.transport),
+      broker: typeof broker === 'object' ? undefined : pluginFactory('broker', this.config.broker),
+      selector: typeof selector === 'object' ? undefined : pluginFactory('selector', this.config.selector),
+      codec: pluginFactory('codec', this.config.codec),
+    };
+    const make = <K extends PluginKind>(kind: K, given: Part<K> | undefined, extra: Partial<PluginContext> = {}): PluginKinds[K] => {
+      if (given !== undefined && typeof given !== 'string') return given;
+      const factory = factories[kind] as PluginFactory<K>;
+      return factory({ config: this.config, logger: this.logger.child({ part: kind }), options: options.plugins?.[this.config[kind]] ?? {}, ...extra });
+    };
     this.codecs = new CodecTable();
     this.codecs.add(make('codec', undefined));
     this.registry = make('registry', registry);
