@@ -16,11 +16,11 @@ interface StoredNode {
 class Store {
   /** name -> version -> node id -> stored node */
   readonly services = new Map<string, Map<string, Map<string, StoredNode>>>();
-  readonly watchers = new Set<{ filter?: string; watcher: QueueWatcher }>();
+  readonly watchers = new Set<QueueWatcher>();
   sweeper: NodeJS.Timeout | undefined;
 
   emit(event: WatchEvent): void {
-    for (const w of this.watchers) if (!w.filter || w.filter === event.service.name) w.watcher.push(event);
+    for (const w of this.watchers) w.push(event);
   }
 }
 
@@ -90,14 +90,13 @@ export class MemoryRegistry implements Registry {
   }
 
   watch(options: { service?: string } = {}): Watcher {
-    const entry = { filter: options.service, watcher: undefined as unknown as QueueWatcher };
-    entry.watcher = new QueueWatcher(() => {
-      this.store.watchers.delete(entry);
-      this.mine.delete(entry.watcher);
+    const watcher = new QueueWatcher(options.service, (w) => {
+      this.store.watchers.delete(w);
+      this.mine.delete(w);
     });
-    this.store.watchers.add(entry);
-    this.mine.add(entry.watcher);
-    return entry.watcher;
+    this.store.watchers.add(watcher);
+    this.mine.add(watcher);
+    return watcher;
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,7 @@ import type { Registration } from './packets';
 import * as rec from './records';
 import { isLoopbackSource, planSocket } from './socket';
 import type { SocketPlan } from './socket';
-import { QueueWatcher } from './watcher';
+import { QueueWatcher } from '../../lib/registry/watcher';
 
 /**
  * The zero-config default registry: nodes announce themselves over multicast DNS (DNS-SD type `_phobos._tcp.local`,

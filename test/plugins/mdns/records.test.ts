@@ -3,7 +3,7 @@ import type { WatchEvent } from '../../../lib/registry/registry';
 import { ServiceCache } from '../../../plugins/mdns/cache';
 import * as rec from '../../../plugins/mdns/records';
 import { isLoopbackSource, planSocket, resolveInterface } from '../../../plugins/mdns/socket';
-import { QueueWatcher } from '../../../plugins/mdns/watcher';
+import { QueueWatcher } from '../../../lib/registry/watcher';
 import { silentLogger } from '../../../lib/observe/logger';
 import { bigRecord, serviceRecord, waitFor } from '../../fixtures/mdns-helpers';
 
