@@ -18,7 +18,7 @@ if (!adapters[name]) {
   console.error(`unknown BENCH_CONTENDER=${name}; one of ${Object.keys(adapters).join(', ')}`);
   process.exit(2);
 }
-const opts = { port: Number(process.env.BENCH_PORT), seconds: Number(process.env.BENCH_SECONDS) || 3 };
+const opts = { port: Number(process.env.BENCH_PORT), seconds: Number(process.env.BENCH_SECONDS) || 2 };
 
 main(require(adapters[name]).connect, opts).then(
   (result) => {

@@ -4,7 +4,7 @@
  * (`connect(opts) -> { call(data) -> Promise<data>, close() }`), runs the same scenarios against it and prints one
  * JSON line with the results on stdout. Everything else goes to stderr.
  *
- * Scenarios (durations from --seconds, default 3):
+ * Scenarios (each lasts BENCH_SECONDS, set by the runner from --seconds):
  *   seq   one request in flight, small payload: p50/p99 latency and req/s
  *   c64   64 requests in flight, small payload: req/s and p99
  *   big   64 requests in flight, 16 KiB string echoed: MB/s of payload (one way, 1 MB = 10^6 bytes)

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * Benchmark runner: `npm run bench` (or `node bench/run.cjs [--rounds=3] [--seconds=3] [--only=raw,phobos]`).
+ * Benchmark runner: `npm run bench` (or `node bench/run.cjs [--rounds=5] [--seconds=2] [--only=raw,phobos]`).
  *
  * For every round and every contender it starts the echo server and then the client as two child processes on
  * 127.0.0.1, waits for the server's READY line, reads the client's JSON result from stdout and stops both. Rounds are
@@ -21,14 +21,14 @@ const bench = __dirname;
 
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: 'string', default: process.env.BENCH_ROUNDS || '3' },
-    seconds: { type: 'string', default: process.env.BENCH_SECONDS || '3' },
+    rounds: { type: 'string', default: process.env.BENCH_ROUNDS || '5' },
+    seconds: { type: 'string', default: process.env.BENCH_SECONDS || '2' },
     only: { type: 'string' },
     out: { type: 'string' },
   },
 });
-const ROUNDS = Math.max(1, Math.min(20, Number(args.rounds) || 3));
-const SECONDS = Math.max(0.5, Math.min(30, Number(args.seconds) || 3));
+const ROUNDS = Math.max(1, Math.min(20, Number(args.rounds) || 5));
+const SECONDS = Math.max(0.5, Math.min(30, Number(args.seconds) || 2));
 const READY_TIMEOUT = 30_000;
 // Warm-up (≤ 2.5 s) + three scenarios + connect/discovery, with a generous margin; past it the client is killed.
 const CLIENT_TIMEOUT = (2.5 + 3 * SECONDS) * 1000 + 30_000;
@@ -276,6 +276,9 @@ async function main() {
   }
   const started = new Date();
   loadAtStart = os.loadavg();
+  if (loadAtStart[0] > 0.5 * os.cpus().length) {
+    console.error(`bench: load average ${loadAtStart[0].toFixed(2)} on ${os.cpus().length} CPUs; numbers will be noisy`);
+  }
   const results = Object.fromEntries(names.map((n) => [n, []]));
   const errors = [];
   for (let round = 1; round <= ROUNDS; round++) {
