@@ -177,12 +177,13 @@ function targets(m) {
   ];
 }
 
-/** The commit the numbers belong to, flagged when lib/ or plugins/ had uncommitted changes. */
+/** The commit the numbers belong to: HEAD and the last commit that touched lib/ or plugins/, flagged when dirty. */
 function gitDescribe() {
   try {
     const git = (...a) => execFileSync('git', a, { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
     const dirty = git('status', '--porcelain', '--', 'lib', 'plugins') ? ' + uncommitted changes in lib/ or plugins/' : '';
-    return `${git('log', '-1', '--format=%h %s').slice(0, 100)}${dirty}`;
+    const lib = git('log', '-1', '--format=%h %s', '--', 'lib', 'plugins').slice(0, 100);
+    return `HEAD ${git('rev-parse', '--short', 'HEAD')}; lib/ and plugins/ last changed in ${lib}${dirty}`;
   } catch {
     return 'unknown commit';
   }
@@ -242,7 +243,7 @@ function report(results, errors, started) {
     `- Command: \`${command}\` (${ROUNDS} rounds, ${SECONDS} s per scenario, medians shown)`,
     `- Machine: nproc ${execFileSync('nproc').toString().trim()}, ${cpus[0] ? cpus[0].model.trim() : 'unknown CPU'}, ` +
       `${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`,
-    `- Phobos at ${gitDescribe()}`,
+    `- Phobos: ${gitDescribe()}`,
     `- Node ${process.version}; msgpackr ${versionOf('msgpackr', root)}, moleculer ${versionOf('moleculer', bench)}, ` +
       `@nestjs/microservices ${versionOf('@nestjs/microservices', bench)}`,
     `- Date: ${started.toISOString()} (took ${Math.round((Date.now() - started) / 1000)} s); ` +
