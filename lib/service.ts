@@ -5,7 +5,7 @@ import { Client } from './client/client';
 import { CodecTable } from './codec';
 import { RequestContext, runInContext } from './context';
 import { describe } from './decorators';
-import { ConfigError, resolveConfig, type Config } from './flags';
+import { ConfigError, FLAGS, resolveConfig, type Config } from './flags';
 import { createLogger, type Logger } from './observe/logger';
 import { pluginFactory, type PluginContext, type PluginFactory, type PluginKind, type PluginKinds } from './plugins';
 import { RegistryCache } from './registry/cache';
@@ -281,10 +281,10 @@ export function buildOrExit<T>(options: ServiceOptions, build: () => T): T {
   }
 }
 
-const CONFIG_KEYS: (keyof Config)[] = [
-  'registryAddress', 'transportAddress', 'brokerAddress', 'codec', 'serverAddress', 'serverAdvertise', 'registerTtl',
-  'registerInterval', 'clientRetries', 'clientRequestTimeout', 'clientPoolSize', 'metricsAddress', 'logLevel',
-];
+/** The config options a ServiceOptions may carry in code; the part kinds are handled apart (they may be objects). */
+const CONFIG_KEYS = Object.values(FLAGS)
+  .map((f) => f.key)
+  .filter((k) => !['registry', 'transport', 'broker', 'selector'].includes(k));
 function pick(o: Partial<Config>): Partial<Config> {
   const out: Record<string, unknown> = {};
   for (const k of CONFIG_KEYS) if (o[k] !== undefined) out[k] = o[k];
