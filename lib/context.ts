@@ -35,8 +35,9 @@ export function currentContext(): Context | undefined {
   return storage.getStore();
 }
 
-export function runInContext<T>(ctx: Context, fn: () => T): T {
-  return storage.run(ctx, fn);
+/** Runs `fn(...args)` with `ctx` as the current Context; passing args avoids a closure per request. */
+export function runInContext<A extends unknown[], T>(ctx: Context, fn: (...args: A) => T, ...args: A): T {
+  return storage.run(ctx, fn, ...args);
 }
 
 /** The server's Context: cheap to create; the signal, timer and logger exist only once asked for. */

@@ -254,7 +254,7 @@ export class PhobosService {
       const payload = codec.decode(event.body);
       const ctx = new RequestContext(service, topic, event.metadata, 0, this.logger);
       try {
-        await runInContext(ctx, () => endpoint.invoke(payload, ctx));
+        await runInContext(ctx, endpoint.invoke, payload, ctx);
       } finally {
         ctx.finish();
         this.server.onAnswered?.();

@@ -70,7 +70,9 @@ export class Client {
     const body = codec.encode(request);
     const retries = options.retries ?? this.retries;
 
-    const next = await this.selector.select(service, { version: options.version, strategy: options.strategy });
+    // Warm lookups are synchronous: awaiting them would cost a suspension per call for nothing.
+    const picked = this.selector.select(service, { version: options.version, strategy: options.strategy });
+    const next = picked instanceof Promise ? await picked : picked;
     for (let attempt = 0; ; attempt++) {
       const node = next();
       if (!node) throw errors.unavailable('phobos.client', `no node of ${service} left to try`);

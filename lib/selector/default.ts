@@ -74,8 +74,19 @@ export class DefaultSelector implements Selector {
     this.name = this.defaultStrategy.name;
   }
 
-  async select(service: string, options: SelectOptions = {}): Promise<Next> {
-    const records = this.cache.peek(service) ?? (await this.cache.getService(service));
+  select(service: string, options: SelectOptions = {}): Next | Promise<Next> {
+    const cached = this.cache.peek(service);
+    if (cached) {
+      try {
+        return this.choose(service, cached, options);
+      } catch (err) {
+        return Promise.reject(err); // failures are always asynchronous, warm or cold
+      }
+    }
+    return this.cache.getService(service).then((records) => this.choose(service, records, options));
+  }
+
+  private choose(service: string, records: ServiceRecord[], options: SelectOptions): Next {
     let nodes = this.nodesOf(records);
     if (options.version) nodes = nodes.filter((n) => n.version === options.version);
     if (options.filters) for (const f of options.filters) nodes = f(nodes, records);

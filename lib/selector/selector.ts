@@ -26,7 +26,8 @@ export type Next = () => SelectedNode | undefined;
 
 export interface Selector {
   readonly name: string;
-  select(service: string, options?: SelectOptions): Promise<Next>;
+  /** Synchronous when the nodes are already known (the warm path), a promise when the registry must be asked. */
+  select(service: string, options?: SelectOptions): Next | Promise<Next>;
   mark(service: string, node: SelectedNode, error?: Error): void;
   close(): Promise<void>;
 }

@@ -88,7 +88,7 @@ export class Server {
     };
     let result: unknown;
     try {
-      result = runInContext(ctx, () => endpoint.invoke(request, ctx));
+      result = runInContext(ctx, endpoint.invoke, request, ctx);
     } catch (err) {
       settle(this.errorFrame(msg, this.toRpcError(err, endpoint)));
       return;
