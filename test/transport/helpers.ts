@@ -4,6 +4,7 @@ import pino from 'pino';
 import { RpcError } from '../../lib/errors';
 import type { Logger } from '../../lib/observe/logger';
 import type { Frame } from '../../lib/transport/tcp/frame';
+export type { Frame };
 import { encodeFrame } from '../../lib/transport/tcp/frame';
 import { FrameReader } from '../../lib/transport/tcp/reader';
 import { type Message, MessageKind } from '../../lib/transport/transport';
@@ -126,6 +127,17 @@ export async function rawServer(onSocket: (s: Socket) => void, track: Server[]):
   track.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** A raw TCP server that decodes every frame it receives into `frames`; returns its address. */
+export async function frameSink(frames: Frame[], track: Server[]): Promise<string> {
+  return rawServer((s) => {
+    const reader = new FrameReader(1 << 20);
+    s.on('data', (chunk: Buffer) => {
+      reader.push(chunk);
+      for (let f = reader.next(); f; f = reader.next()) frames.push(f);
+    });
+  }, track);
 }
 
 export async function closeServers(track: Server[]): Promise<void> {

@@ -5,7 +5,7 @@ import { TcpTransport } from '../../lib/transport/tcp';
 import type { TcpClientSocket, TcpListener } from '../../lib/transport/tcp';
 import { FrameReader } from '../../lib/transport/tcp/reader';
 import { type Message, MessageKind, type RequestHandler, responseTo } from '../../lib/transport/transport';
-import { RawClient, captureLogger, closeServers, frameBytes, rawServer as rawServerOn, rejection, request, waitFor } from './helpers';
+import { type Frame, RawClient, captureLogger, closeServers, frameBytes, frameSink, rawServer as rawServerOn, rejection, request, waitFor } from './helpers';
 
 const echo: RequestHandler = (req, reply) => reply(responseTo(req, req.body, false));
 
@@ -97,14 +97,8 @@ describe('tcp transport: data path', () => {
   });
 
   it('gzips a request body above the threshold on the wire, and not one below it', async () => {
-    const frames: ReturnType<FrameReader['next']>[] = [];
-    const address = await rawServer((s) => {
-      const r = new FrameReader(1 << 20);
-      s.on('data', (c: Buffer) => {
-        r.push(c);
-        for (let f = r.next(); f; f = r.next()) frames.push(f);
-      });
-    });
+    const frames: Frame[] = [];
+    const address = await frameSink(frames, servers);
     client = await new TcpTransport({ compressLoopback: true }).dial(address);
     const big = Buffer.alloc(10_000, 'hello phobos ');
     void client.request(request({ body: big }), { timeout: 5_000 }).catch(() => undefined);
@@ -118,14 +112,8 @@ describe('tcp transport: data path', () => {
   });
 
   it('does not gzip to a loopback peer unless compressLoopback is set', async () => {
-    const frames: ReturnType<FrameReader['next']>[] = [];
-    const address = await rawServer((s) => {
-      const r = new FrameReader(1 << 20);
-      s.on('data', (c: Buffer) => {
-        r.push(c);
-        for (let f = r.next(); f; f = r.next()) frames.push(f);
-      });
-    });
+    const frames: Frame[] = [];
+    const address = await frameSink(frames, servers);
     client = await new TcpTransport().dial(address);
     const big = Buffer.alloc(10_000, 'hello phobos ');
     void client.request(request({ body: big }), { timeout: 5_000 }).catch(() => undefined);
