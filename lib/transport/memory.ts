@@ -12,7 +12,7 @@ import type {
   RequestOptions,
   Transport,
 } from './transport';
-import { errorResponse } from './tcp/options';
+import { errorResponse } from './error-response';
 import { TRANSPORT_ERROR_ID } from './transport';
 
 export interface MemoryTransportOptions {

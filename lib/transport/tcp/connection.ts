@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import { type Message, MessageKind, type PeerInfo, type RequestHandler } from '../transport';
 import { type Frame, FrameError, inflateBody, pongFor } from './frame';
-import { type ResolvedOptions, connectionOptions, errorResponse, formatAddress } from './options';
+import { errorResponse } from '../error-response';
+import { type ResolvedOptions, connectionOptions, formatAddress } from './options';
 import { FrameReader } from './reader';
 import { FrameWriter } from './writer';
 
