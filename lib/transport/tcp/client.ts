@@ -1,7 +1,7 @@
 import { type Socket, connect } from 'node:net';
 import { RpcError } from '../../errors';
 import { type ClientSocket, type Message, MessageKind, type RequestOptions } from '../transport';
-import { type Frame, FrameError, inflateBody, pongFor } from './frame';
+import { type Frame, FrameError, inflateInPlace, pongFor } from './frame';
 import { type ResolvedOptions, TRANSPORT_ERROR_ID, connectionOptions, formatAddress, parseAddress } from './options';
 import { FrameReader } from './reader';
 import { FrameWriter } from './writer';
@@ -226,15 +226,10 @@ export class TcpClientSocket implements ClientSocket {
       const p = this.take(f.id);
       // A response after its request timed out or was aborted: the caller has moved on.
       if (!p) return;
-      if (f.gzip) {
-        try {
-          f.body = inflateBody(f.body, this.opts.maxFrameSize);
-          f.gzip = false;
-        } catch (err) {
-          const e = err as FrameError;
-          this.opts.logger.warn({ remote: this.remote, reason: e.reason }, 'tcp transport: refusing response body');
-          return p.reject(new RpcError(TRANSPORT_ERROR_ID, e.code, e.reason));
-        }
+      const refused = inflateInPlace(f, this.opts.maxFrameSize);
+      if (refused) {
+        this.opts.logger.warn({ remote: this.remote, reason: refused.reason }, 'tcp transport: refusing response body');
+        return p.reject(new RpcError(TRANSPORT_ERROR_ID, refused.code, refused.reason));
       }
       p.resolve(f);
     } else if (f.kind === MessageKind.pong) {

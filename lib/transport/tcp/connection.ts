@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { type Message, MessageKind, type PeerInfo, type RequestHandler } from '../transport';
-import { type Frame, FrameError, inflateBody, pongFor } from './frame';
+import { type Frame, FrameError, inflateInPlace, pongFor } from './frame';
 import { errorResponse } from '../error-response';
 import { type ResolvedOptions, connectionOptions, formatAddress } from './options';
 import { FrameReader } from './reader';
@@ -159,15 +159,10 @@ export class ServerConnection implements PeerInfo {
     if (this.inflight.has(id)) return this.fail(`duplicate request id ${id}`);
     this.inflight.set(id, undefined);
     if (this.draining) return this.send(id, errorResponse(f, 503, 'server is shutting down'));
-    if (f.gzip) {
-      try {
-        f.body = inflateBody(f.body, this.opts.maxFrameSize);
-        f.gzip = false;
-      } catch (err) {
-        const e = err as FrameError;
-        this.opts.logger.warn({ remote: this.remote, reason: e.reason, id }, 'tcp transport: refusing request body');
-        return this.send(id, errorResponse(f, e.code, e.reason));
-      }
+    const refused = inflateInPlace(f, this.opts.maxFrameSize);
+    if (refused) {
+      this.opts.logger.warn({ remote: this.remote, reason: refused.reason, id }, 'tcp transport: refusing request body');
+      return this.send(id, errorResponse(f, refused.code, refused.reason));
     }
     try {
       this.handler(f, (res) => this.send(id, res), this);

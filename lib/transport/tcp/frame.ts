@@ -208,6 +208,21 @@ export function inflateBody(body: Uint8Array, max: number): Buffer {
   }
 }
 
+/**
+ * Inflates a gzipped frame's body in place. Returns the FrameError (413 or 400) when the body is refused, so the
+ * caller answers that one request and keeps the connection.
+ */
+export function inflateInPlace(f: Frame, max: number): FrameError | undefined {
+  if (!f.gzip) return undefined;
+  try {
+    f.body = inflateBody(f.body, max);
+    f.gzip = false;
+    return undefined;
+  } catch (err) {
+    return err as FrameError;
+  }
+}
+
 /** The pong answering ping `f`: same id, same body (inflated if it came gzipped). Throws FrameError on a bad body. */
 export function pongFor(f: Frame, maxBody: number): Message {
   return {
