@@ -7,7 +7,9 @@ import type { Frame } from '../../lib/transport/tcp/frame';
 export type { Frame };
 import { encodeFrame } from '../../lib/transport/tcp/frame';
 import { FrameReader } from '../../lib/transport/tcp/reader';
-import { type Message, MessageKind } from '../../lib/transport/transport';
+import { TcpTransport } from '../../lib/transport/tcp';
+import type { TcpClientSocket, TcpListener } from '../../lib/transport/tcp';
+import { type Message, MessageKind, type RequestHandler } from '../../lib/transport/transport';
 
 export interface LogLine {
   level: number;
@@ -138,6 +140,37 @@ export async function frameSink(frames: Frame[], track: Server[]): Promise<strin
       for (let f = reader.next(); f; f = reader.next()) frames.push(f);
     });
   }, track);
+}
+
+/**
+ * Per-test tcp state shared by the transport test files: the listener and client under test and any raw servers,
+ * all closed after each test (the fixture registers its own afterEach).
+ */
+export function tcpFixture() {
+  const servers: Server[] = [];
+  const fx = {
+    listener: undefined as TcpListener | undefined,
+    client: undefined as TcpClientSocket | undefined,
+    servers,
+    rawServer: (onSocket: (s: Socket) => void) => rawServer(onSocket, servers),
+    /** Listens with `handler` and dials it; the client is also kept as `fx.client`. */
+    async serve(handler: RequestHandler, t = new TcpTransport()): Promise<TcpClientSocket> {
+      const listener = await t.listen('127.0.0.1:0', handler);
+      fx.listener = listener;
+      const client = await t.dial(listener.address);
+      fx.client = client;
+      return client;
+    },
+  };
+  afterEach(async () => {
+    fx.client?.close();
+    fx.client = undefined;
+    await fx.listener?.close();
+    fx.listener = undefined;
+    await closeServers(servers);
+    jest.restoreAllMocks();
+  });
+  return fx;
 }
 
 export async function closeServers(track: Server[]): Promise<void> {

@@ -1,30 +1,11 @@
-import type { Server, Socket } from 'node:net';
 import type { RpcError } from '../../lib/errors';
 import { TcpTransport } from '../../lib/transport/tcp';
-import type { TcpClientSocket, TcpListener } from '../../lib/transport/tcp';
 import { FrameReader } from '../../lib/transport/tcp/reader';
-import { MessageKind, type RequestHandler, responseTo } from '../../lib/transport/transport';
-import { closeServers, rawServer as rawServerOn, rejection, request, waitFor } from './helpers';
+import { MessageKind, responseTo } from '../../lib/transport/transport';
+import { rejection, request, waitFor, tcpFixture } from './helpers';
 
-let listener: TcpListener | undefined;
-let client: TcpClientSocket | undefined;
-const servers: Server[] = [];
-const rawServer = (onSocket: (s: Socket) => void) => rawServerOn(onSocket, servers);
-
-afterEach(async () => {
-  client?.close();
-  client = undefined;
-  await listener?.close();
-  listener = undefined;
-  await closeServers(servers);
-  jest.restoreAllMocks();
-});
-
-async function serve(handler: RequestHandler, t = new TcpTransport()): Promise<TcpClientSocket> {
-  listener = await t.listen('127.0.0.1:0', handler);
-  client = await t.dial(listener.address);
-  return client;
-}
+const fx = tcpFixture();
+const { rawServer, serve, servers } = fx;
 
 /** Deadlines, cancellation, dropped connections, the in-flight cap and shutdown. */
 describe('tcp transport: lifecycle', () => {
@@ -42,8 +23,8 @@ describe('tcp transport: lifecycle', () => {
   it('sends the documented cancel frame when a request times out', async () => {
     const chunks: Buffer[] = [];
     const address = await rawServer((s) => s.on('data', (c: Buffer) => chunks.push(c)));
-    client = await new TcpTransport().dial(address);
-    expect((await rejection(client.request(request(), { timeout: 30 }))).code).toBe(408);
+    fx.client = await new TcpTransport().dial(address);
+    expect((await rejection(fx.client.request(request(), { timeout: 30 }))).code).toBe(408);
     const cancel = '5048010200000000000100000000000000000000000000000000'; // docs/protocol.md, section 9
     await waitFor(() => Buffer.concat(chunks).toString('hex').endsWith(cancel), 'the cancel frame');
     const reader = new FrameReader(1 << 20);
@@ -91,13 +72,13 @@ describe('tcp transport: lifecycle', () => {
         if (received > 0) s.destroy();
       }),
     );
-    client = await new TcpTransport().dial(address);
-    const calls = Array.from({ length: 5 }, () => rejection(client!.request(request(), { timeout: 5_000 })));
-    expect(client.inFlight).toBe(5);
+    fx.client = await new TcpTransport().dial(address);
+    const calls = Array.from({ length: 5 }, () => rejection(fx.client!.request(request(), { timeout: 5_000 })));
+    expect(fx.client.inFlight).toBe(5);
     for (const err of await Promise.all(calls)) expect(err.code).toBe(503);
-    expect(client.closed).toBe(true);
-    expect(client.inFlight).toBe(0);
-    expect((await rejection(client.request(request(), { timeout: 1_000 }))).code).toBe(503);
+    expect(fx.client.closed).toBe(true);
+    expect(fx.client.inFlight).toBe(0);
+    expect((await rejection(fx.client.request(request(), { timeout: 1_000 }))).code).toBe(503);
   });
 
   it('runs the cancel callbacks of in-flight requests when a client drops', async () => {
@@ -127,18 +108,18 @@ describe('tcp transport: lifecycle', () => {
     let running = 0;
     let peak = 0;
     const t = new TcpTransport();
-    listener = await t.listen('127.0.0.1:0', (req, reply) => {
+    fx.listener = await t.listen('127.0.0.1:0', (req, reply) => {
       peak = Math.max(peak, ++running);
       held.push(() => {
         running--;
         reply(responseTo(req, req.body, false));
       });
     }, { maxInFlight: 4 });
-    client = await t.dial(listener.address);
-    const calls = Array.from({ length: 10 }, (_, i) => client!.request(request({ body: Buffer.from([i]) }), { timeout: 5_000 }));
+    fx.client = await t.dial(fx.listener.address);
+    const calls = Array.from({ length: 10 }, (_, i) => fx.client!.request(request({ body: Buffer.from([i]) }), { timeout: 5_000 }));
     let done = 0;
     const all = Promise.all(calls.map((p) => p.finally(() => done++)));
-    await waitFor(() => held.length === 4 && listener!.connectionStats()[0]?.paused === true, 'the cap to be reached');
+    await waitFor(() => held.length === 4 && fx.listener!.connectionStats()[0]?.paused === true, 'the cap to be reached');
     held.shift()!();
     await waitFor(() => held.length === 4, 'a fifth request to be dispatched');
     // Release everything as it arrives until all ten have been answered.
@@ -153,18 +134,18 @@ describe('tcp transport: lifecycle', () => {
   it('closes idle connections on listener close, and destroys busy ones after the grace', async () => {
     const t = new TcpTransport({ closeGrace: 100 });
     let arrived = 0;
-    listener = await t.listen('127.0.0.1:0', () => arrived++);
-    const idle = await t.dial(listener.address);
-    client = await t.dial(listener.address);
-    const hung = rejection(client.request(request(), { timeout: 10_000 }));
+    fx.listener = await t.listen('127.0.0.1:0', () => arrived++);
+    const idle = await t.dial(fx.listener.address);
+    fx.client = await t.dial(fx.listener.address);
+    const hung = rejection(fx.client.request(request(), { timeout: 10_000 }));
     await waitFor(() => arrived === 1, 'the hung request to arrive');
-    const closing = listener.close();
+    const closing = fx.listener.close();
     await waitFor(() => idle.closed, 'the idle client to be closed');
-    expect(client.closed).toBe(false);
+    expect(fx.client.closed).toBe(false);
     await closing;
     expect((await hung).code).toBe(503);
-    expect(client.closed).toBe(true);
-    listener = undefined;
+    expect(fx.client.closed).toBe(true);
+    fx.listener = undefined;
   });
 
   it('lets in-flight work finish before ending a busy connection on close', async () => {
@@ -172,11 +153,11 @@ describe('tcp transport: lifecycle', () => {
     const c = await serve((req, r) => (reply = () => r(responseTo(req, Buffer.from('done'), false))));
     const call = c.request(request(), { timeout: 5_000 });
     await waitFor(() => reply !== undefined, 'the request to arrive');
-    const closing = listener!.close();
+    const closing = fx.listener!.close();
     reply();
     expect(Buffer.from((await call).body).toString()).toBe('done');
     await closing;
     await waitFor(() => c.closed, 'the client to see the close');
-    listener = undefined;
+    fx.listener = undefined;
   });
 });

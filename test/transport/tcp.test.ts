@@ -1,33 +1,15 @@
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { JsonCodec } from '../../lib/codec';
 import { TcpTransport } from '../../lib/transport/tcp';
-import type { TcpClientSocket, TcpListener } from '../../lib/transport/tcp';
 import { FrameReader } from '../../lib/transport/tcp/reader';
 import { type Message, MessageKind, type RequestHandler, responseTo } from '../../lib/transport/transport';
-import { type Frame, RawClient, captureLogger, closeServers, frameBytes, frameSink, rawServer as rawServerOn, rejection, request, waitFor } from './helpers';
+import { type Frame, RawClient, captureLogger, frameBytes, frameSink, rejection, request, waitFor, tcpFixture } from './helpers';
 
 const echo: RequestHandler = (req, reply) => reply(responseTo(req, req.body, false));
 
-let listener: TcpListener | undefined;
-let client: TcpClientSocket | undefined;
-const servers: Server[] = [];
-const rawServer = (onSocket: (s: Socket) => void) => rawServerOn(onSocket, servers);
-
-afterEach(async () => {
-  client?.close();
-  client = undefined;
-  await listener?.close();
-  listener = undefined;
-  await closeServers(servers);
-  jest.restoreAllMocks();
-});
-
-async function serve(handler: RequestHandler, t = new TcpTransport()): Promise<TcpClientSocket> {
-  listener = await t.listen('127.0.0.1:0', handler);
-  client = await t.dial(listener.address);
-  return client;
-}
+const fx = tcpFixture();
+const { rawServer, serve, servers } = fx;
 
 describe('tcp transport: data path', () => {
   it('binds host:port and round-trips service, endpoint, metadata and body exactly', async () => {
@@ -36,7 +18,7 @@ describe('tcp transport: data path', () => {
       seen = req;
       reply({ ...responseTo(req, Buffer.from('réponse ✓'), true), metadata: { 'résumé': '✓✓' } });
     });
-    expect(listener!.address).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(fx.listener!.address).toMatch(/^127\.0\.0\.1:\d+$/);
     const body = Buffer.from([0, 1, 2, 250, 251, 252]);
     const metadata = { 'x-ключ': 'значение 🚀', trace: 'abc' };
     const res = await c.request(
@@ -67,17 +49,17 @@ describe('tcp transport: data path', () => {
     await waitFor(() => c.inFlight === 1000 || held.length > 0, 'requests to be pending');
     const replies = await Promise.all(calls);
     replies.forEach((r, i) => expect(Buffer.from(r.body).toString()).toBe(`re:${i}`));
-    expect(listener!.connectionStats()).toHaveLength(1);
+    expect(fx.listener!.connectionStats()).toHaveLength(1);
   });
 
   it('coalesces frames written in one tick into one socket write, and each tick into its own', async () => {
     const chunks: Buffer[] = [];
     const address = await rawServer((s) => s.on('data', (c: Buffer) => chunks.push(c)));
     const writes = jest.spyOn(require('node:net').Socket.prototype, 'write');
-    client = await new TcpTransport().dial(address);
+    fx.client = await new TcpTransport().dial(address);
     const port = Number(address.split(':')[1]);
     const ours = () => writes.mock.contexts.filter((s) => (s as Socket).remotePort === port).length;
-    for (let i = 0; i < 100; i++) void client.request(request(), { timeout: 5_000 }).catch(() => undefined);
+    for (let i = 0; i < 100; i++) void fx.client.request(request(), { timeout: 5_000 }).catch(() => undefined);
     await waitFor(() => ours() > 0, 'the batch to be written');
     expect(ours()).toBe(1);
     const reader = new FrameReader(1 << 20);
@@ -91,7 +73,7 @@ describe('tcp transport: data path', () => {
     };
     let got = 0;
     await waitFor(() => (got += count()) === 100, 'all 100 frames at the raw server');
-    for (let i = 0; i < 3; i++) void client.request(request(), { timeout: 5_000 }).catch(() => undefined);
+    for (let i = 0; i < 3; i++) void fx.client.request(request(), { timeout: 5_000 }).catch(() => undefined);
     await waitFor(() => ours() > 1, 'the second batch');
     expect(ours()).toBe(2);
   });
@@ -99,10 +81,10 @@ describe('tcp transport: data path', () => {
   it('gzips a request body above the threshold on the wire, and not one below it', async () => {
     const frames: Frame[] = [];
     const address = await frameSink(frames, servers);
-    client = await new TcpTransport({ compressLoopback: true }).dial(address);
+    fx.client = await new TcpTransport({ compressLoopback: true }).dial(address);
     const big = Buffer.alloc(10_000, 'hello phobos ');
-    void client.request(request({ body: big }), { timeout: 5_000 }).catch(() => undefined);
-    void client.request(request({ body: Buffer.alloc(1_000, 'x') }), { timeout: 5_000 }).catch(() => undefined);
+    void fx.client.request(request({ body: big }), { timeout: 5_000 }).catch(() => undefined);
+    void fx.client.request(request({ body: Buffer.alloc(1_000, 'x') }), { timeout: 5_000 }).catch(() => undefined);
     await waitFor(() => frames.length === 2, 'two frames at the raw server');
     expect(frames[0]!.gzip).toBe(true);
     expect(frames[0]!.body.length).toBeLessThan(1_000);
@@ -114,9 +96,9 @@ describe('tcp transport: data path', () => {
   it('does not gzip to a loopback peer unless compressLoopback is set', async () => {
     const frames: Frame[] = [];
     const address = await frameSink(frames, servers);
-    client = await new TcpTransport().dial(address);
+    fx.client = await new TcpTransport().dial(address);
     const big = Buffer.alloc(10_000, 'hello phobos ');
-    void client.request(request({ body: big }), { timeout: 5_000 }).catch(() => undefined);
+    void fx.client.request(request({ body: big }), { timeout: 5_000 }).catch(() => undefined);
     await waitFor(() => frames.length === 1, 'one frame at the raw server');
     expect(frames[0]!.gzip).toBe(false);
     expect(Buffer.from(frames[0]!.body).equals(big)).toBe(true);
@@ -132,39 +114,39 @@ describe('tcp transport: data path', () => {
   it('refuses a gzip bomb with 413 and never calls the handler', async () => {
     const { logger, warnings } = captureLogger();
     let called = 0;
-    listener = await new TcpTransport({ logger }).listen('127.0.0.1:0', (req, reply, peer) => {
+    fx.listener = await new TcpTransport({ logger }).listen('127.0.0.1:0', (req, reply, peer) => {
       called++;
       echo(req, reply, peer);
     });
     // The sender allows 64 MiB; 8 MiB of zeros gzips to a few KiB, far under the server's 4 MiB frame limit.
-    client = await new TcpTransport({ maxFrameSize: 64 << 20, compressLoopback: true }).dial(listener.address);
-    const res = await client.request(request({ codec: 1, body: Buffer.alloc(8 << 20) }), { timeout: 5_000 });
+    fx.client = await new TcpTransport({ maxFrameSize: 64 << 20, compressLoopback: true }).dial(fx.listener.address);
+    const res = await fx.client.request(request({ codec: 1, body: Buffer.alloc(8 << 20) }), { timeout: 5_000 });
     expect(res.error).toBe(true);
     expect(new JsonCodec().decode(res.body)).toMatchObject({ code: 413, id: 'phobos.transport' });
     expect(called).toBe(0);
     expect(warnings().some((l) => /inflates past/.test(String(l.reason)))).toBe(true);
     // The connection survives a refused body.
-    expect((await client.request(request(), { timeout: 2_000 })).error).toBe(false);
+    expect((await fx.client.request(request(), { timeout: 2_000 })).error).toBe(false);
   });
 
   it('fails a response that inflates past the client limit with 413', async () => {
-    listener = await new TcpTransport({ maxFrameSize: 64 << 20, compressLoopback: true }).listen('127.0.0.1:0', (req, reply) =>
+    fx.listener = await new TcpTransport({ maxFrameSize: 64 << 20, compressLoopback: true }).listen('127.0.0.1:0', (req, reply) =>
       reply(responseTo(req, Buffer.alloc(8 << 20), false)),
     );
-    client = await new TcpTransport({ maxFrameSize: 1 << 20 }).dial(listener.address);
-    expect((await rejection(client.request(request(), { timeout: 5_000 }))).code).toBe(413);
-    expect(client.closed).toBe(false);
+    fx.client = await new TcpTransport({ maxFrameSize: 1 << 20 }).dial(fx.listener.address);
+    expect((await rejection(fx.client.request(request(), { timeout: 5_000 }))).code).toBe(413);
+    expect(fx.client.closed).toBe(false);
   });
 
   it('answers ping with pong, echoing the body', async () => {
     const c = await serve(echo);
     expect(await c.ping(2_000)).toBeGreaterThanOrEqual(0);
-    expect(listener!.connectionStats()[0].inFlight).toBe(0);
+    expect(fx.listener!.connectionStats()[0].inFlight).toBe(0);
   });
 
   it('answers a raw ping frame with a pong carrying the same id and body', async () => {
     await serve(echo);
-    const raw = await RawClient.connect(listener!.address);
+    const raw = await RawClient.connect(fx.listener!.address);
     raw.write(frameBytes(request({ kind: MessageKind.ping, service: '', endpoint: '', body: Buffer.from('abc') }), 77));
     await waitFor(() => raw.frames.length === 1, 'the pong');
     expect(raw.frames[0]).toMatchObject({ kind: MessageKind.pong, id: 77 });
