@@ -2,8 +2,12 @@ import type { NodeRecord, ServiceRecord } from '../registry/registry';
 
 /**
  * The Selector contract: choose a node for each attempt of a call. `select` resolves the candidate nodes once per
- * call; `next()` is then called once per attempt, so a retry can reach another node. `mark` feeds results back so
- * strategies and breakers can learn from failures.
+ * call; `next()` is then called once per attempt, so a retry can reach another node. `mark` feeds every attempt's
+ * outcome back so strategies (least in-flight, latency) and breakers can learn from it.
+ *
+ * The rule callers follow: every node `next()` hands out is marked exactly once, with the attempt's error (any
+ * error, handler errors included: the selector decides what counts as a failure) or none. Strategies that count
+ * in-flight calls and breakers that hand out half-open trial permits rely on that balance.
  */
 
 export interface SelectedNode extends NodeRecord {
@@ -19,6 +23,20 @@ export interface SelectOptions {
   strategy?: string;
   /** Only nodes of this version. */
   version?: string;
+  /** Only nodes whose metadata carries every one of these labels with the same value. */
+  labels?: Record<string, string>;
+  /** The endpoint being called: breakers are kept per node and endpoint. */
+  endpoint?: string;
+  /** The key the `hash` strategy maps to a node (the same key reaches the same node while the set is stable). */
+  key?: string;
+}
+
+/** What an attempt came to, besides its error. */
+export interface MarkInfo {
+  /** The endpoint called (breakers are per node and endpoint). */
+  endpoint?: string;
+  /** The attempt's round trip in ms, when it got an answer (feeds the `latency` strategy). */
+  rtt?: number;
 }
 
 /** Returns the node for the next attempt, or undefined when none is available. */
@@ -28,6 +46,9 @@ export interface Selector {
   readonly name: string;
   /** Synchronous when the nodes are already known (the warm path), a promise when the registry must be asked. */
   select(service: string, options?: SelectOptions): Next | Promise<Next>;
-  mark(service: string, node: SelectedNode, error?: Error): void;
+  /** Reports the outcome of one attempt on `node`; see the rule above. */
+  mark(service: string, node: SelectedNode, error?: Error, info?: MarkInfo): void;
+  /** Reports a connection to `address` that died (a missed heartbeat): its nodes are avoided for a while. */
+  markAddress?(address: string, error: Error): void;
   close(): Promise<void>;
 }
