@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { BulkheadOptions } from './server/bulkhead';
 import type { RequestSchema } from './server/validation';
 
 /**
@@ -21,6 +22,8 @@ export interface MethodOptions {
   /** Describes the response in the registry (JSON Schema source), not validated. */
   response?: RequestSchema;
   metadata?: Record<string, string>;
+  /** Caps concurrent requests to this endpoint with a bounded queue; overflow is 429. `false` opts out of the service default. */
+  bulkhead?: BulkheadOptions | false;
 }
 
 export interface SubscribeOptions {
@@ -41,6 +44,7 @@ export interface MethodDescriptor {
   /** The first parameter's reflected type (design:paramtypes), used when no request schema is declared. */
   reflectedType?: unknown;
   metadata: Record<string, string>;
+  bulkhead?: BulkheadOptions | false;
 }
 
 export interface SubscriptionDescriptor {
@@ -123,6 +127,7 @@ export function describe(handler: object): ServiceDescriptor {
     response: m.options.response,
     reflectedType: paramType(m.key),
     metadata: m.options.metadata ?? {},
+    bulkhead: m.options.bulkhead,
   }));
   const seen = new Set<string>();
   for (const m of methods) {

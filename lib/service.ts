@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { Broker, Subscription } from './broker/broker';
 import { Client } from './client/client';
+import type { CallWrapper, FailMode } from './client/types';
 import { CodecTable } from './codec';
 import { RequestContext, runInContext } from './context';
 import { describe } from './decorators';
@@ -10,9 +11,10 @@ import { createLogger, type Logger } from './observe/logger';
 import { pluginFactory, type PluginContext, type PluginFactory, type PluginKind, type PluginKinds } from './plugins';
 import { RegistryCache } from './registry/cache';
 import type { Registry, ServiceRecord } from './registry/registry';
-import { compileEndpoint, compileSubscriber, type CompiledEndpoint, type HandlerWrapper } from './server/endpoint';
+import type { BulkheadOptions } from './server/bulkhead';
+import { compileEndpoint, compileSubscriber, type CompiledEndpoint, type CompileOptions, type HandlerWrapper } from './server/endpoint';
 import { Server } from './server/server';
-import type { Selector } from './selector/selector';
+import type { SelectedNode, Selector } from './selector/selector';
 import type { Listener, Transport } from './transport/transport';
 
 /**
@@ -33,6 +35,18 @@ export interface ServiceOptions extends Partial<Omit<Config, 'registry' | 'trans
   selector?: Part<'selector'>;
   /** Server handler wrappers, composed once around every endpoint and subscriber (outermost first). */
   wrappers?: HandlerWrapper[];
+  /** Client call wrappers, composed once; they run for every attempt and see the chosen node (outermost first). */
+  callWrappers?: CallWrapper[];
+  /** The client's default fail mode (failover). */
+  failMode?: FailMode;
+  /** The client's default failbackup delay in ms (10). */
+  backupDelay?: number;
+  /** Circuit breaker settings for the default selector; `false` turns breakers off. */
+  breaker?: Record<string, unknown> | false;
+  /** A bulkhead for every endpoint that declares none: concurrent requests and queue length; overflow is 429. */
+  bulkhead?: BulkheadOptions;
+  /** Calls to services this process serves skip transport and codec (default true). */
+  preferLocal?: boolean;
   /** How long stop() waits for in-flight requests, in ms (default 10 s). */
   drainTimeout?: number;
   /** Include stack traces in 500 errors. */
@@ -67,8 +81,10 @@ export class PhobosService {
   readonly client: Client;
 
   private readonly options: ServiceOptions;
-  private readonly wrappers: HandlerWrapper[];
+  private readonly compile: CompileOptions;
   private readonly records = new Map<string, ServiceRecord>();
+  /** The node record of each service served here, as the in-process fast path shows it to call wrappers. */
+  private readonly localNodes = new Map<string, SelectedNode>();
   private readonly pendingSubscribers: { endpoint: CompiledEndpoint; queue?: string; durable: boolean }[] = [];
   private readonly subscriptions: Subscription[] = [];
   private listener: Listener | undefined;
@@ -95,7 +111,7 @@ export class PhobosService {
     );
     this.logger = createLogger(this.config.logLevel, { service: this.name });
     this.nodeId = `${this.name}-${randomBytes(6).toString('hex')}`;
-    this.wrappers = options.wrappers ?? [];
+    this.compile = { wrappers: options.wrappers ?? [], bulkhead: options.bulkhead };
 
     // Resolve every named part before building any, so a bad name leaves no socket open behind it.
     const factories = {
@@ -108,7 +124,10 @@ export class PhobosService {
     const make = <K extends PluginKind>(kind: K, given: Part<K> | undefined, extra: Partial<PluginContext> = {}): PluginKinds[K] => {
       if (given !== undefined && typeof given !== 'string') return given;
       const factory = factories[kind] as PluginFactory<K>;
-      return factory({ config: this.config, logger: this.logger.child({ part: kind }), options: options.plugins?.[this.config[kind]] ?? {}, ...extra });
+      const own = options.plugins?.[this.config[kind]] ?? {};
+      // Breaker settings are the selector's business whichever strategy names it.
+      const pluginOptions = kind === 'selector' && options.breaker !== undefined ? { breaker: options.breaker, ...own } : own;
+      return factory({ config: this.config, logger: this.logger.child({ part: kind }), options: pluginOptions, ...extra });
     };
     this.codecs = new CodecTable();
     this.codecs.add(make('codec', undefined));
@@ -128,6 +147,9 @@ export class PhobosService {
       retries: this.config.clientRetries,
       timeout: this.config.clientRequestTimeout,
       poolSize: this.config.clientPoolSize,
+      failMode: options.failMode,
+      backupDelay: options.backupDelay,
+      wrappers: options.callWrappers,
     });
   }
 
@@ -143,12 +165,12 @@ export class PhobosService {
       this.records.set(name, record);
     }
     for (const m of d.methods) {
-      const ep = compileEndpoint(name, version, m, handler, this.wrappers);
+      const ep = compileEndpoint(name, version, m, handler, this.compile);
       this.server.add(ep);
       record.endpoints.push(ep.record);
     }
     for (const s of d.subscriptions) {
-      this.pendingSubscribers.push({ endpoint: compileSubscriber(name, version, s, handler, this.wrappers), queue: s.queue, durable: s.durable });
+      this.pendingSubscribers.push({ endpoint: compileSubscriber(name, version, s, handler, this.compile), queue: s.queue, durable: s.durable });
     }
     return this;
   }
@@ -179,9 +201,11 @@ export class PhobosService {
       const node = {
         id: this.nodeId,
         address: this.config.serverAdvertise ?? advertised(this.listener.address),
-        metadata: { transport: this.transport.name, broker: this.broker.name, registry: this.registry.name, server: 'phobos' },
+        // The service's metadata doubles as node labels (selector label filters, `weight` for the weighted strategy).
+        metadata: { ...this.options.metadata, transport: this.transport.name, broker: this.broker.name, registry: this.registry.name, server: 'phobos' },
       };
       for (const r of this.records.values()) r.nodes = [node];
+      if (this.options.preferLocal !== false) this.client.serveLocally({ server: this.server, node: (name) => this.localNode(name) });
     }
     for (const s of this.pendingSubscribers) {
       this.subscriptions.push(await this.broker.subscribe(s.endpoint.info.endpoint, this.eventHandler(s.endpoint), { queue: s.queue, durable: s.durable }));
@@ -204,6 +228,7 @@ export class PhobosService {
     this.state = 'stopping';
     await this.runHooks('beforeStop').catch((err) => this.logger.warn({ err }, 'beforeStop hook failed'));
     clearInterval(this.renewTimer);
+    this.client.serveLocally(undefined);
     if (wasStarted) {
       await Promise.all([...this.records.values()].map((r) => this.registry.deregister(r).catch((err) => this.logger.warn({ err }, 'deregister failed'))));
       await Promise.all(this.subscriptions.map((s) => s.unsubscribe().catch(() => {})));
@@ -235,6 +260,16 @@ export class PhobosService {
     this.logger.info({ signal }, 'stopping');
     await this.stop();
     process.exit(0);
+  }
+
+  private localNode(service: string): SelectedNode | undefined {
+    let node = this.localNodes.get(service);
+    if (!node) {
+      const r = this.records.get(service);
+      if (!r?.nodes[0]) return undefined;
+      this.localNodes.set(service, (node = { ...r.nodes[0], version: r.version }));
+    }
+    return node;
   }
 
   private async runHooks(event: LifecycleEvent): Promise<void> {

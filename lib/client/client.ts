@@ -1,20 +1,24 @@
-import { currentContext } from '../context';
+import type { Broker } from '../broker/broker';
 import type { Codec, CodecTable } from '../codec';
+import { currentContext } from '../context';
 import { errors, RpcError } from '../errors';
 import type { Logger } from '../observe/logger';
-import { SERVER_ERROR_ID } from '../server/server';
-import type { Selector } from '../selector/selector';
-import { MessageKind, TRANSPORT_ERROR_ID, type Message, type Metadata, type Transport } from '../transport/transport';
+import type { Next, SelectedNode, Selector } from '../selector/selector';
+import type { CompiledEndpoint } from '../server/endpoint';
+import type { Server } from '../server/server';
+import { MessageKind, type Message, type Metadata, type Transport } from '../transport/transport';
+import { hedged } from './hedge';
 import { Pool } from './pool';
-import type { Broker } from '../broker/broker';
-import type { CallOptions, ClientOf, PublishOptions } from './types';
+import { asRpcError, backoff, isRetryable } from './retry';
+import type { Attempt, AttemptFn, CallOptions, CallWrapper, ClientOf, FailMode, PublishOptions } from './types';
 
 /**
- * The Client makes calls: it picks a node per attempt through the selector, sends over a pooled transport socket
- * and decodes the reply. Every call has one deadline covering every attempt; its remaining time travels to the
- * server. Metadata of the request being handled (AsyncLocalStorage) flows into the call by itself, and a nested
- * call never outlives its parent's deadline. Only transport failures and a draining server's 503 are retried;
- * errors a handler raised come back as they are.
+ * The Client makes calls. Per call: one deadline covering every attempt (its remaining time travels to the server),
+ * metadata inherited from the request being handled (AsyncLocalStorage), and a fail mode deciding what a retryable
+ * failure leads to (types.ts). Per attempt: the selector picks a node, the call wrappers run (composed once, here in
+ * the constructor), the request goes over a pooled socket, and the outcome is marked back to the selector so
+ * strategies and breakers learn from it. A call to a service this process serves itself skips all of that transport
+ * machinery: the in-process fast path.
  */
 
 export interface ClientOptions {
@@ -31,7 +35,29 @@ export interface ClientOptions {
   poolSize?: number;
   /** Base for the pause between attempts, in ms (doubled each retry, with jitter). */
   backoff?: number;
+  /** Default fail mode (failover). */
+  failMode?: FailMode;
+  /** Default failbackup delay in ms (10). */
+  backupDelay?: number;
+  /** Call wrappers, outermost first; they run for every attempt, in-process ones included. */
+  wrappers?: CallWrapper[];
 }
+
+/** Where the in-process fast path finds a service: the Server of this process, and the node it registers as. */
+export interface LocalServices {
+  server: Server;
+  /** The node record per service name this process serves. */
+  node(service: string): SelectedNode | undefined;
+}
+
+/** The per-call state an attempt carries, so the body is encoded once however many attempts there are. */
+const CALL = Symbol('phobos.call');
+interface CallState {
+  codec: Codec;
+  request: unknown;
+  body: Uint8Array | undefined;
+}
+type SentAttempt = Attempt & { [CALL]?: CallState; local?: CompiledEndpoint };
 
 export class Client {
   private readonly selector: Selector;
@@ -41,9 +67,15 @@ export class Client {
   private readonly pool: Pool;
   readonly retries: number;
   readonly timeout: number;
+  readonly failMode: FailMode;
+  private readonly backupDelay: number;
   private readonly backoff: number;
   private readonly broker: Broker | undefined;
   private brokerReady: Promise<void> | undefined;
+  private local: LocalServices | undefined;
+  /** The wrapper chains, composed once: one ending on the network, one ending in this process's server. */
+  private readonly sendRemote: AttemptFn;
+  private readonly sendLocal: AttemptFn | undefined;
 
   constructor(options: ClientOptions) {
     this.broker = options.broker;
@@ -55,68 +87,31 @@ export class Client {
     this.logger = options.logger;
     this.retries = options.retries ?? 1;
     this.timeout = options.timeout ?? 5000;
+    this.failMode = options.failMode ?? 'failover';
+    this.backupDelay = options.backupDelay ?? 10;
     this.backoff = options.backoff ?? 10;
     this.pool = new Pool(options.transport, options.poolSize ?? 1, { connectTimeout: Math.min(this.timeout, 3000) });
+    const wrappers = options.wrappers ?? [];
+    this.sendRemote = compose(wrappers, this.sendOverNetwork);
+    this.sendLocal = wrappers.length ? compose(wrappers, this.sendInProcess) : undefined;
+  }
+
+  /** Turns on the in-process fast path for the services `local` serves (the Service does this once started). */
+  serveLocally(local: LocalServices | undefined): void {
+    this.local = local;
   }
 
   /** Calls `service.endpoint` with `request`; resolves with the decoded reply or rejects with an RpcError. */
-  async call<T = unknown>(service: string, endpoint: string, request?: unknown, options: CallOptions = {}): Promise<T> {
+  call<T = unknown>(service: string, endpoint: string, request?: unknown, options: CallOptions = {}): Promise<T> {
     const parent = currentContext();
-    const started = Date.now();
-    let deadline = started + (options.timeout ?? this.timeout);
+    let deadline = Date.now() + (options.timeout ?? this.timeout);
     if (parent && parent.deadline > 0 && parent.deadline < deadline) deadline = parent.deadline;
-    const codec = options.codec ? this.codecNamed(options.codec) : this.codec;
     const metadata = mergeMetadata(parent?.metadata, options.metadata);
-    const body = codec.encode(request);
-    const retries = options.retries ?? this.retries;
-
-    // Warm lookups are synchronous: awaiting them would cost a suspension per call for nothing.
-    const picked = this.selector.select(service, { version: options.version, strategy: options.strategy });
-    const next = picked instanceof Promise ? await picked : picked;
-    for (let attempt = 0; ; attempt++) {
-      const node = next();
-      if (!node) throw errors.unavailable('phobos.client', `no node of ${service} left to try`);
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw errors.timeout('phobos.client', `${service}.${endpoint} timed out after ${Date.now() - started} ms`);
-      const message: Message = {
-        kind: MessageKind.request,
-        id: 0,
-        codec: codec.id,
-        service,
-        endpoint,
-        timeout: remaining,
-        metadata,
-        error: false,
-        body,
-      };
-      let reply: Message;
-      try {
-        const got = this.pool.get(node.address);
-        const socket = got instanceof Promise ? await got : got;
-        reply = await socket.request(message, { timeout: remaining, signal: options.signal });
-      } catch (err) {
-        const e = err instanceof RpcError ? err : errors.unavailable(TRANSPORT_ERROR_ID, (err as Error).message);
-        this.selector.mark(service, node, e);
-        if (!e.retryable || attempt >= retries) throw e;
-        this.logger.debug({ service, endpoint, node: node.id, attempt, err: e.detail }, 'retrying after a transport failure');
-        await this.pause(attempt, deadline);
-        continue;
-      }
-      if (!reply.error) {
-        this.selector.mark(service, node);
-        return this.decode(reply) as T;
-      }
-      const failure = RpcError.from(this.decode(reply) as RpcError);
-      // A server (or its transport) that is shutting down answers 503 before doing any work: safe to try elsewhere.
-      if (failure.code === 503 && (failure.id === SERVER_ERROR_ID || failure.id === TRANSPORT_ERROR_ID)) {
-        this.selector.mark(service, node, failure);
-        if (attempt < retries) {
-          await this.pause(attempt, deadline);
-          continue;
-        }
-      } else this.selector.mark(service, node);
-      throw failure;
+    if (this.local) {
+      const ep = this.local.server.localEndpoint(service, endpoint);
+      if (ep && this.localFits(ep, options)) return this.callInProcess(ep, request, metadata, deadline, options) as Promise<T>;
     }
+    return this.callRemote(service, endpoint, request, metadata, deadline, options) as Promise<T>;
   }
 
   /** Publishes an event; subscribers in any process receive it. Metadata of the current request flows along. */
@@ -150,6 +145,131 @@ export class Client {
     this.pool.close();
   }
 
+  /** A local call is taken unless the call asks for something this process's node may not be (a version, labels, a key). */
+  private localFits(ep: CompiledEndpoint, options: CallOptions): boolean {
+    if (options.key !== undefined) return false;
+    if (options.version && options.version !== ep.info.version) return false;
+    if (options.labels) {
+      const meta = this.local?.node(ep.info.service)?.metadata ?? {};
+      for (const [k, v] of Object.entries(options.labels)) if (meta[k] !== v) return false;
+    }
+    return true;
+  }
+
+  private callInProcess(ep: CompiledEndpoint, request: unknown, metadata: Metadata | undefined, deadline: number, options: CallOptions): Promise<unknown> {
+    if (deadline <= Date.now()) return Promise.reject(errors.timeout('phobos.client', `${ep.info.service}.${ep.info.endpoint} deadline already passed`));
+    if (!this.sendLocal) return this.local!.server.callLocal(ep, request, metadata, deadline);
+    const node = this.local!.node(ep.info.service);
+    if (!node) return this.local!.server.callLocal(ep, request, metadata, deadline);
+    const attempt: SentAttempt = { service: ep.info.service, endpoint: ep.info.endpoint, node, attempt: 0, request, metadata, deadline, signal: options.signal, local: ep };
+    return this.sendLocal(attempt);
+  }
+
+  private async callRemote(service: string, endpoint: string, request: unknown, metadata: Metadata | undefined, deadline: number, options: CallOptions): Promise<unknown> {
+    const state: CallState = { codec: options.codec ? this.codecNamed(options.codec) : this.codec, request, body: undefined };
+    // Warm lookups are synchronous: awaiting them would cost a suspension per call for nothing.
+    const picked = this.selector.select(service, { version: options.version, strategy: options.strategy, labels: options.labels, endpoint, key: options.key });
+    const next = picked instanceof Promise ? await picked : picked;
+    const mode = options.failMode ?? this.failMode;
+    const attempts = mode === 'failfast' ? 1 : (options.retries ?? this.retries) + 1;
+    const send: AttemptSender = (node, attempt, signal, quiet) => {
+      const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: signal ?? options.signal, [CALL]: state };
+      return this.attemptOn(a, quiet);
+    };
+    if (mode === 'failbackup' && attempts > 1) {
+      return hedged({ next, send, attempts, delay: options.backupDelay ?? this.backupDelay, signal: options.signal, service });
+    }
+    return mode === 'failtry' ? this.retrySameNode(service, next, send, attempts, deadline) : this.retryAnyNode(service, next, send, attempts, deadline);
+  }
+
+  /** failfast and failover: every attempt asks the selector again, so a retry reaches another node. */
+  private async retryAnyNode(service: string, next: Next, send: AttemptSender, attempts: number, deadline: number): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      const node = this.nextNode(service, next, deadline);
+      try {
+        return await send(node, attempt, undefined);
+      } catch (err) {
+        if (!isRetryable(err) || attempt + 1 >= attempts) throw err;
+        this.logger.debug({ service, node: node.id, attempt, err: (err as RpcError).detail }, 'retrying on another node');
+        await backoff(this.backoff, attempt, deadline);
+      }
+    }
+  }
+
+  /**
+   * failtry: the attempts all go to the node chosen first. The selector is told the outcome once, at the end (it
+   * handed the node out once).
+   */
+  private async retrySameNode(service: string, next: Next, send: AttemptSender, attempts: number, deadline: number): Promise<unknown> {
+    const node = this.nextNode(service, next, deadline);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await send(node, attempt, undefined, attempt + 1 < attempts);
+      } catch (err) {
+        if (!isRetryable(err) || attempt + 1 >= attempts) throw err;
+        await backoff(this.backoff, attempt, deadline);
+      }
+    }
+  }
+
+  private nextNode(service: string, next: Next, deadline: number): SelectedNode {
+    if (deadline <= Date.now()) throw errors.timeout('phobos.client', `call to ${service} timed out`);
+    const node = next();
+    if (!node) throw errors.unavailable('phobos.client', `no node of ${service} left to try`);
+    return node;
+  }
+
+  /** Runs one attempt through the wrappers and reports its outcome to the selector (unless `quiet`, for failtry). */
+  private attemptOn(a: SentAttempt, quiet = false): Promise<unknown> {
+    const started = performance.now();
+    return this.sendRemote(a).then(
+      (value) => {
+        this.selector.mark(a.service, a.node, undefined, { endpoint: a.endpoint, rtt: performance.now() - started });
+        return value;
+      },
+      (err) => {
+        const e = asRpcError(err);
+        if (!(quiet && isRetryable(e))) this.selector.mark(a.service, a.node, e, { endpoint: a.endpoint, rtt: performance.now() - started });
+        throw e;
+      },
+    );
+  }
+
+  /** The end of the remote wrapper chain: encode (once per call), send over a pooled socket, decode the answer. */
+  private readonly sendOverNetwork = async (a: SentAttempt): Promise<unknown> => {
+    const remaining = a.deadline - Date.now();
+    if (remaining <= 0) throw errors.timeout('phobos.client', `${a.service}.${a.endpoint} timed out`);
+    const state = a[CALL];
+    const codec = state?.codec ?? this.codec;
+    let body: Uint8Array;
+    if (state && state.request === a.request) body = state.body ??= codec.encode(a.request);
+    else body = codec.encode(a.request);
+    const message: Message = {
+      kind: MessageKind.request,
+      id: 0,
+      codec: codec.id,
+      service: a.service,
+      endpoint: a.endpoint,
+      timeout: remaining,
+      metadata: a.metadata,
+      error: false,
+      body,
+    };
+    const got = this.pool.get(a.node.address);
+    const socket = got instanceof Promise ? await got : got;
+    const reply = await socket.request(message, { timeout: remaining, signal: a.signal });
+    const decoded = this.decode(reply);
+    if (reply.error) throw RpcError.from(decoded as RpcError);
+    return decoded;
+  };
+
+  /** The end of the local wrapper chain. */
+  private readonly sendInProcess = (a: SentAttempt): Promise<unknown> => {
+    const ep = a.local ?? this.local?.server.localEndpoint(a.service, a.endpoint);
+    if (!ep) return Promise.reject(errors.unavailable('phobos.client', `${a.service} is no longer served in this process`));
+    return this.local!.server.callLocal(ep, a.request, a.metadata, a.deadline);
+  };
+
   private decode(reply: Message): unknown {
     const codec = this.codecs.get(reply.codec);
     if (!codec) throw errors.internal('phobos.client', `reply in unknown codec id ${reply.codec}`);
@@ -161,12 +281,14 @@ export class Client {
     if (!c) throw errors.badRequest('phobos.client', `unknown codec "${name}"`);
     return c;
   }
+}
 
-  /** Exponential backoff with full jitter, never past the deadline. */
-  private pause(attempt: number, deadline: number): Promise<void> {
-    const ms = Math.min(Math.random() * this.backoff * 2 ** attempt, Math.max(0, deadline - Date.now() - 1));
-    return ms < 1 ? Promise.resolve() : new Promise((r) => setTimeout(r, ms));
-  }
+type AttemptSender = (node: SelectedNode, attempt: number, signal: AbortSignal | undefined, quiet?: boolean) => Promise<unknown>;
+
+function compose(wrappers: readonly CallWrapper[], last: AttemptFn): AttemptFn {
+  let fn = last;
+  for (let i = wrappers.length - 1; i >= 0; i--) fn = wrappers[i](fn);
+  return fn;
 }
 
 function mergeMetadata(inherited: Metadata | undefined, own: Metadata | undefined): Metadata | undefined {

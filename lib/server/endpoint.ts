@@ -1,6 +1,7 @@
 import type { Context } from '../context';
 import type { MethodDescriptor, SubscriptionDescriptor } from '../decorators';
 import type { EndpointRecord } from '../registry/registry';
+import { bulkhead, type BulkheadOptions } from './bulkhead';
 import { compileValidator, effectiveSchema, toJsonSchema } from './validation';
 
 /**
@@ -29,11 +30,19 @@ export interface CompiledEndpoint {
 
 type Invocable = Pick<MethodDescriptor, 'handler'> & { request?: MethodDescriptor['request']; reflectedType?: unknown };
 
+/** How every endpoint of a service is compiled: the wrapper chain and the default bulkhead. */
+export interface CompileOptions {
+  wrappers: readonly HandlerWrapper[];
+  /** A bulkhead for every method endpoint that does not declare its own (`false` in @Method turns it off). */
+  bulkhead?: BulkheadOptions;
+}
+
 export function compileHandler(
   info: EndpointInfo,
   method: Invocable,
   instance: object,
   wrappers: readonly HandlerWrapper[],
+  limits?: BulkheadOptions,
 ): { invoke: HandlerFn; schema: ReturnType<typeof effectiveSchema> } {
   const schema = effectiveSchema(method.request, method.reflectedType);
   const validate = compileValidator(`${info.service}.${info.endpoint}`, schema);
@@ -44,6 +53,8 @@ export function compileHandler(
         return valid instanceof Promise ? valid.then((v) => fn.call(instance, v, ctx)) : fn.call(instance, valid, ctx);
       }
     : (req, ctx) => fn.call(instance, req, ctx);
+  // The bulkhead sits inside the wrappers, so metrics and logging wrappers see its 429s.
+  if (limits) invoke = bulkhead(limits, `${info.service}.${info.endpoint}`, invoke);
   for (let i = wrappers.length - 1; i >= 0; i--) invoke = wrappers[i](invoke, info);
   return { invoke, schema };
 }
@@ -53,10 +64,11 @@ export function compileEndpoint(
   version: string,
   method: MethodDescriptor,
   instance: object,
-  wrappers: readonly HandlerWrapper[],
+  options: CompileOptions,
 ): CompiledEndpoint {
   const info: EndpointInfo = { service, version, endpoint: method.name, type: 'method' };
-  const { invoke, schema } = compileHandler(info, method, instance, wrappers);
+  const limits = method.bulkhead === false ? undefined : (method.bulkhead ?? options.bulkhead);
+  const { invoke, schema } = compileHandler(info, method, instance, options.wrappers, limits);
   const record: EndpointRecord = { name: method.name, metadata: method.metadata };
   const request = toJsonSchema(schema);
   const response = toJsonSchema(method.response);
@@ -70,9 +82,9 @@ export function compileSubscriber(
   version: string,
   sub: SubscriptionDescriptor,
   instance: object,
-  wrappers: readonly HandlerWrapper[],
+  options: CompileOptions,
 ): CompiledEndpoint {
   const info: EndpointInfo = { service, version, endpoint: sub.topic, type: 'subscriber' };
-  const { invoke } = compileHandler(info, { handler: sub.handler, request: sub.schema, reflectedType: sub.reflectedType }, instance, wrappers);
+  const { invoke } = compileHandler(info, { handler: sub.handler, request: sub.schema, reflectedType: sub.reflectedType }, instance, options.wrappers);
   return { info, invoke, record: { name: sub.topic, metadata: { subscriber: 'true', ...(sub.queue ? { queue: sub.queue } : {}) } } };
 }
