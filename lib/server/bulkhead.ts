@@ -37,6 +37,11 @@ export function bulkhead(options: BulkheadOptions, endpointId: string, next: Han
       const w = queue.shift()!;
       if (w.gone) continue;
       w.ctx.signal.removeEventListener('abort', w.onAbort);
+      // Its deadline may have passed a moment ago, before the abort event got its turn: nobody waits for it any more.
+      if (w.ctx.remaining() <= 0) {
+        w.reject(errors.timeout(endpointId, 'deadline passed while waiting in the bulkhead queue'));
+        continue;
+      }
       running++;
       w.resolve(run(w.request, w.ctx));
     }

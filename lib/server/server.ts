@@ -30,7 +30,7 @@ export class Server {
   private readonly logger: Logger;
   private readonly dev: boolean;
   private active = 0;
-  private draining = false;
+  private isDraining = false;
   private idleWaiters: (() => void)[] = [];
   /** Deadlines of in-process calls, all on one timer. */
   private readonly localDeadlines = new DeadlineTimer();
@@ -51,13 +51,18 @@ export class Server {
     byName.set(name, endpoint);
   }
 
+  /** True once drain() has begun: new requests are refused with 503. */
+  get draining(): boolean {
+    return this.isDraining;
+  }
+
   get inFlight(): number {
     return this.active;
   }
 
   /** The transport's RequestHandler; bound so it can be passed as is. */
   readonly handle = (msg: Message, reply: Reply, peer: PeerInfo): void => {
-    if (this.draining) {
+    if (this.isDraining) {
       reply(this.errorFrame(msg, errors.unavailable(SERVER_ERROR_ID, 'server is shutting down')));
       return;
     }
@@ -109,7 +114,7 @@ export class Server {
    * then goes over the network like any other client).
    */
   localEndpoint(service: string, endpoint: string): CompiledEndpoint | undefined {
-    return this.draining ? undefined : this.endpoints.get(service)?.get(endpoint);
+    return this.isDraining ? undefined : this.endpoints.get(service)?.get(endpoint);
   }
 
   /**
@@ -145,26 +150,26 @@ export class Server {
         },
       };
       this.localDeadlines.add(wait);
+      // As over the network: an answer produced at or past the deadline is a 408, whatever the handler returned.
+      const settle = (ok: boolean, outcome: unknown) => {
+        this.finishLocal(ctx);
+        if (wait.settled) return;
+        wait.settled = true;
+        this.localDeadlines.remove(wait);
+        if (Date.now() >= ctx.deadline) reject(this.deadlineError(endpoint));
+        else if (ok) resolve(outcome);
+        else reject(this.toRpcError(outcome, endpoint));
+      };
       result.then(
-        (value) => {
-          this.finishLocal(ctx);
-          if (wait.settled) return;
-          this.localDeadlines.remove(wait);
-          resolve(value);
-        },
-        (err) => {
-          this.finishLocal(ctx);
-          if (wait.settled) return;
-          this.localDeadlines.remove(wait);
-          reject(this.toRpcError(err, endpoint));
-        },
+        (value) => settle(true, value),
+        (err) => settle(false, err),
       );
     });
   }
 
   /** Refuse new requests (503, retryable) and wait until in-flight ones finish or `timeoutMs` passes. */
   async drain(timeoutMs: number): Promise<boolean> {
-    this.draining = true;
+    this.isDraining = true;
     if (this.active === 0) return true;
     let timer: NodeJS.Timeout | undefined;
     const idle = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
