@@ -1,4 +1,4 @@
-import { Method, Service } from '../../lib';
+import { Method, RpcError, Service } from '../../lib';
 import { newNamespace, stopAll, testService } from '../helpers/services';
 
 /** Bulkheads: a cap on concurrent requests per endpoint and a bounded queue; overflow is 429 at once. */
@@ -88,7 +88,7 @@ describe('bulkhead', () => {
     const { handler, caller } = await pair();
     const held = Array.from({ length: 5 }, (_, i) => caller.client.call('guarded', 'slow', { i }));
     await waitFor(() => handler.gate.running === 2);
-    const err = await caller.client.call('guarded', 'slow', { i: 99 }, { retries: 5 }).catch((e) => e);
+    const err = await caller.client.call<never>('guarded', 'slow', { i: 99 }, { retries: 5 }).catch((e: RpcError) => e);
     expect(err).toMatchObject({ code: 429, id: 'guarded.slow' });
     expect(err.detail).toMatch(/bulkhead full: 2 running and 3 waiting/);
     await drainGate(handler.gate, held);
@@ -98,7 +98,7 @@ describe('bulkhead', () => {
     const { handler, caller, server } = await pair();
     const held = [0, 1].map((i) => caller.client.call('guarded', 'slow', { i }, { timeout: 5000 }));
     await waitFor(() => handler.gate.running === 2);
-    const err = await caller.client.call('guarded', 'slow', { i: 7 }, { timeout: 150 }).catch((e) => e);
+    const err = await caller.client.call<never>('guarded', 'slow', { i: 7 }, { timeout: 150 }).catch((e: RpcError) => e);
     expect(err.code).toBe(408);
     // The server gives up on it too (its own deadline or the caller's cancel frame): only the two held remain.
     await waitFor(() => server.server.inFlight === 2);

@@ -87,7 +87,7 @@ describe('fail modes', () => {
 
   test('failfast makes one attempt whatever retries says', async () => {
     const { caller, attempts } = await cluster(0, 1);
-    const err = await caller.client.call('work', 'who', {}, { failMode: 'failfast', retries: 5 }).catch((e) => e);
+    const err = await caller.client.call<never>('work', 'who', {}, { failMode: 'failfast', retries: 5 }).catch((e: RpcError) => e);
     expect(err).toMatchObject({ code: 503, id: 'phobos.transport' });
     expect(attempts).toHaveLength(1);
   });
@@ -111,7 +111,7 @@ describe('fail modes', () => {
   test('a handler error is never retried, in any mode', async () => {
     const { caller, handlers } = await cluster(2, 0);
     for (const failMode of ['failover', 'failtry', 'failbackup'] as const) {
-      const err = await caller.client.call('work', 'boom', {}, { failMode, retries: 3 }).catch((e) => e);
+      const err = await caller.client.call<never>('work', 'boom', {}, { failMode, retries: 3 }).catch((e: RpcError) => e);
       expect(err).toMatchObject({ code: 500, id: 'work.boom' });
     }
     expect(handlers[0].served + handlers[1].served).toBe(3);
@@ -120,7 +120,7 @@ describe('fail modes', () => {
   test('the deadline covers every attempt: retries stop when it passes', async () => {
     const { caller } = await cluster(0, 2);
     const started = Date.now();
-    const err = await caller.client.call('work', 'who', {}, { retries: 1000, timeout: 300 }).catch((e) => e);
+    const err = await caller.client.call<never>('work', 'who', {}, { retries: 1000, timeout: 300 }).catch((e: RpcError) => e);
     expect([408, 503]).toContain(err.code);
     expect(Date.now() - started).toBeLessThan(2000);
   });

@@ -1,5 +1,5 @@
 import { IsInt, Min } from 'class-validator';
-import { Method, Service, type Context } from '../../lib';
+import { Method, RpcError, Service, type Context } from '../../lib';
 import type { CallWrapper } from '../../lib/client/types';
 import type { HandlerWrapper } from '../../lib/server/endpoint';
 import { newNamespace, stopAll, testService } from '../helpers/services';
@@ -83,7 +83,7 @@ describe('in-process fast path', () => {
   test('still validates: a 400 naming the field', async () => {
     const { service } = await started();
     await expect(service.client.call('local', 'double', { n: 4 })).resolves.toBe(8);
-    const err = await service.client.call('local', 'double', { n: 0 }).catch((e) => e);
+    const err = await service.client.call<never>('local', 'double', { n: 0 }).catch((e: RpcError) => e);
     expect(err).toMatchObject({ code: 400 });
     expect(err.issues.map((i: { path: string }) => i.path)).toEqual(['n']);
   });
@@ -91,7 +91,7 @@ describe('in-process fast path', () => {
   test('honours the deadline: 408 on time and the handler signal aborts', async () => {
     const { service, handler } = await started();
     const t0 = Date.now();
-    const err = await service.client.call('local', 'hang', {}, { timeout: 100 }).catch((e) => e);
+    const err = await service.client.call<never>('local', 'hang', {}, { timeout: 100 }).catch((e: RpcError) => e);
     expect(err).toMatchObject({ code: 408, id: 'local.hang' });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(95);
     expect(Date.now() - t0).toBeLessThan(1500);
@@ -144,7 +144,7 @@ describe('in-process fast path', () => {
     const { service } = await started({ namespace, drainTimeout: 3000 });
     await testService({ name: 'local', namespace }).handle(new Local()).start();
     // A call in flight keeps the server draining while we look.
-    const holding = service.client.call('local', 'hang', {}, { timeout: 1000 }).catch((e) => e);
+    const holding = service.client.call<never>('local', 'hang', {}, { timeout: 1000 }).catch((e: RpcError) => e);
     const stopping = service.stop();
     await waitFor(() => service.server.draining);
     const request = { when: new Date(0), nested: { list: [] } };
