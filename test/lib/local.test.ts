@@ -85,7 +85,7 @@ describe('in-process fast path', () => {
     await expect(service.client.call('local', 'double', { n: 4 })).resolves.toBe(8);
     const err = await service.client.call<never>('local', 'double', { n: 0 }).catch((e: RpcError) => e);
     expect(err).toMatchObject({ code: 400 });
-    expect(err.issues.map((i: { path: string }) => i.path)).toEqual(['n']);
+    expect(err.issues!.map((i: { path: string }) => i.path)).toEqual(['n']);
   });
 
   test('honours the deadline: 408 on time and the handler signal aborts', async () => {
