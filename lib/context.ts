@@ -28,7 +28,8 @@ export interface Context {
 
 export const REQUEST_ID_KEY = 'x-request-id';
 
-const storage = new AsyncLocalStorage<Context>();
+/** @internal The store behind currentContext(); hot paths call `storage.run` directly to avoid spreading arguments. */
+export const storage = new AsyncLocalStorage<Context>();
 
 /** The Context of the request being handled in the current async flow, if any. */
 export function currentContext(): Context | undefined {

@@ -1,4 +1,4 @@
-import { RequestContext, runInContext } from '../context';
+import { RequestContext, runInContext, storage } from '../context';
 import type { CodecTable } from '../codec';
 import { CODEC_IDS } from '../codec';
 import { errors, RpcError } from '../errors';
@@ -130,7 +130,7 @@ export class Server {
     this.active++;
     let result: unknown;
     try {
-      result = runInContext(ctx, endpoint.invoke, request, ctx);
+      result = storage.run(ctx, endpoint.invoke, request, ctx);
     } catch (err) {
       this.finishLocal(ctx);
       return Promise.reject(this.toRpcError(err, endpoint));
@@ -139,32 +139,32 @@ export class Server {
       this.finishLocal(ctx);
       return Date.now() >= ctx.deadline ? Promise.reject(this.deadlineError(endpoint)) : Promise.resolve(result);
     }
-    return new Promise((resolve, reject) => {
-      const wait: Expiring & { settled: boolean } = {
-        deadline: ctx.deadline,
-        settled: false,
-        expire: () => {
-          wait.settled = true;
-          ctx.cancel(this.deadlineError(endpoint));
-          reject(this.deadlineError(endpoint));
-        },
-      };
-      this.localDeadlines.add(wait);
-      // As over the network: an answer produced at or past the deadline is a 408, whatever the handler returned.
-      const settle = (ok: boolean, outcome: unknown) => {
-        this.finishLocal(ctx);
-        if (wait.settled) return;
-        wait.settled = true;
-        this.localDeadlines.remove(wait);
-        if (Date.now() >= ctx.deadline) reject(this.deadlineError(endpoint));
-        else if (ok) resolve(outcome);
-        else reject(this.toRpcError(outcome, endpoint));
-      };
-      result.then(
-        (value) => settle(true, value),
-        (err) => settle(false, err),
-      );
+    const call = new LocalCall(this, endpoint, ctx);
+    const answer = new Promise<unknown>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
     });
+    this.localDeadlines.add(call);
+    result.then(call.onValue, call.onError);
+    return answer;
+  }
+
+  /** @internal LocalCall's way back in. */
+  settleLocal(call: LocalCall, ok: boolean, outcome: unknown): void {
+    this.finishLocal(call.ctx);
+    if (call.done) return;
+    call.done = true;
+    // As over the network: an answer produced at or past the deadline is a 408, whatever the handler returned.
+    if (Date.now() >= call.deadline) call.reject(this.deadlineError(call.endpoint));
+    else if (ok) call.resolve(outcome);
+    else call.reject(this.toRpcError(outcome, call.endpoint));
+  }
+
+  /** @internal */
+  expireLocal(call: LocalCall): void {
+    const err = this.deadlineError(call.endpoint);
+    call.ctx.cancel(err);
+    call.reject(err);
   }
 
   /** Refuse new requests (503, retryable) and wait until in-flight ones finish or `timeoutMs` passes. */
@@ -225,5 +225,27 @@ export class Server {
     const e = err instanceof Error ? err : new Error(String(err));
     this.logger.error({ err: e, endpoint: id }, 'handler failed');
     return errors.internal(id, this.dev && e.stack ? e.stack : e.message);
+  }
+}
+
+/** One in-process call waiting for its handler: the deadline entry and the settle callbacks in one object. */
+class LocalCall implements Expiring {
+  readonly deadline: number;
+  done = false;
+  resolve!: (value: unknown) => void;
+  reject!: (err: unknown) => void;
+  readonly onValue = (value: unknown): void => this.server.settleLocal(this, true, value);
+  readonly onError = (err: unknown): void => this.server.settleLocal(this, false, err);
+
+  constructor(
+    private readonly server: Server,
+    readonly endpoint: CompiledEndpoint,
+    readonly ctx: RequestContext,
+  ) {
+    this.deadline = ctx.deadline;
+  }
+
+  expire(): void {
+    this.server.expireLocal(this);
   }
 }
