@@ -2,7 +2,7 @@ import { type Socket, connect } from 'node:net';
 import { RpcError } from '../../errors';
 import { type ClientSocket, type Message, MessageKind, type RequestOptions } from '../transport';
 import { type Frame, FrameError, inflateInPlace, pongFor } from './frame';
-import { HEARTBEAT_PING_ID, Heartbeat } from './heartbeat';
+import { HEARTBEAT_PING, HEARTBEAT_PING_ID, Heartbeat } from './heartbeat';
 import { type ResolvedOptions, TRANSPORT_ERROR_ID, connectionOptions, formatAddress, parseAddress } from './options';
 import { FrameReader } from './reader';
 import { FrameWriter } from './writer';
@@ -58,7 +58,7 @@ export class TcpClientSocket implements ClientSocket {
     // Writes queue inside the writer while the socket is back-pressured and go out on 'drain'.
     this.writer = new FrameWriter(socket, connectionOptions(opts, socket.remoteAddress), () => undefined);
     this.heartbeat = Heartbeat.start(opts.heartbeatInterval, opts.heartbeatTimeout, {
-      ping: () => this.send(MessageKind.ping, HEARTBEAT_PING_ID),
+      ping: () => this.writer.write(HEARTBEAT_PING, HEARTBEAT_PING_ID),
       dead: (reason) => this.die(reason),
     });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));

@@ -3,26 +3,13 @@ import { type Message, MessageKind, type PeerInfo, type RequestHandler } from '.
 import { type Frame, FrameError, inflateInPlace, pongFor } from './frame';
 import { errorResponse } from '../error-response';
 import { type ResolvedOptions, connectionOptions, formatAddress } from './options';
-import { HEARTBEAT_PING_ID, Heartbeat } from './heartbeat';
+import { HEARTBEAT_PING, HEARTBEAT_PING_ID, Heartbeat } from './heartbeat';
 import { FrameReader } from './reader';
 import { FrameWriter } from './writer';
 
 /** Marks a request whose caller cancelled before the handler registered a callback: a later onCancel runs at once. */
 const CANCELLED = 1;
 type CancelSlot = (() => void) | typeof CANCELLED | undefined;
-
-/** The ping a server sends to a silent client (no body: any answer at all proves it is there). */
-const HEARTBEAT_PING: Message = {
-  kind: MessageKind.ping,
-  id: HEARTBEAT_PING_ID,
-  codec: 0,
-  service: '',
-  endpoint: '',
-  timeout: 0,
-  metadata: undefined,
-  error: false,
-  body: new Uint8Array(0),
-};
 
 /** What a listener sees of one connection. */
 export interface ConnectionStats {

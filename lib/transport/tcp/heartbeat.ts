@@ -1,3 +1,5 @@
+import { type Message, MessageKind } from '../transport';
+
 /** setTimeout's ceiling; longer delays would fire at once. */
 const MAX_TIMER = 0x7fffffff;
 
@@ -6,6 +8,19 @@ const MAX_TIMER = 0x7fffffff;
  * their pongs cannot be mistaken for anything else. The id means nothing to the peer: it echoes it.
  */
 export const HEARTBEAT_PING_ID = 0;
+
+/** The heartbeat ping, built once: no body, since any answer at all proves the peer is there. */
+export const HEARTBEAT_PING: Message = {
+  kind: MessageKind.ping,
+  id: HEARTBEAT_PING_ID,
+  codec: 0,
+  service: '',
+  endpoint: '',
+  timeout: 0,
+  metadata: undefined,
+  error: false,
+  body: new Uint8Array(0),
+};
 
 /** What a Heartbeat needs from the connection it watches. */
 export interface HeartbeatHooks {
