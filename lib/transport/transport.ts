@@ -64,6 +64,10 @@ export interface ListenOptions {
   compressThreshold?: number;
   /** On close, connections still open after this many ms are destroyed (ms). */
   closeGrace?: number;
+  /** Ping a connection that has been silent this long (ms); 0 disables heartbeats. Transports without pings ignore it. */
+  heartbeatInterval?: number;
+  /** Close a connection that sends nothing for this long after a heartbeat ping (ms); 0 disables heartbeats. */
+  heartbeatTimeout?: number;
   /** Where protocol problems (bad frames, closed connections) are reported; silent when absent. */
   logger?: Logger;
 }
@@ -89,7 +93,14 @@ export interface ClientSocket {
   readonly closed: boolean;
   /** Number of requests waiting for a response. */
   readonly inFlight: number;
+  /** Closes the connection; pending requests fail with 503 and close listeners get no error. */
   close(): void;
+  /**
+   * Registers `listener` to run once when the connection closes, with the reason: `undefined` when this side closed
+   * it (`close()`), otherwise the 503 RpcError its pending requests failed with (missed heartbeat, reset, peer gone).
+   * Runs at once when the socket is already closed. Optional: a pool that gets none finds closed sockets on next use.
+   */
+  onClose?(listener: (err: Error | undefined) => void): void;
 }
 
 export interface DialOptions {
@@ -98,6 +109,10 @@ export interface DialOptions {
   maxFrameSize?: number;
   /** Bodies larger than this many bytes are gzipped on the wire when that makes them smaller (Infinity: never). */
   compressThreshold?: number;
+  /** Ping a connection that has been silent this long (ms); 0 disables heartbeats. Transports without pings ignore it. */
+  heartbeatInterval?: number;
+  /** Close a connection that sends nothing for this long after a heartbeat ping (ms); 0 disables heartbeats. */
+  heartbeatTimeout?: number;
   logger?: Logger;
 }
 

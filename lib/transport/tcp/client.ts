@@ -2,6 +2,7 @@ import { type Socket, connect } from 'node:net';
 import { RpcError } from '../../errors';
 import { type ClientSocket, type Message, MessageKind, type RequestOptions } from '../transport';
 import { type Frame, FrameError, inflateInPlace, pongFor } from './frame';
+import { HEARTBEAT_PING, HEARTBEAT_PING_ID, Heartbeat } from './heartbeat';
 import { type ResolvedOptions, TRANSPORT_ERROR_ID, connectionOptions, formatAddress, parseAddress } from './options';
 import { FrameReader } from './reader';
 import { FrameWriter } from './writer';
@@ -42,6 +43,11 @@ export class TcpClientSocket implements ClientSocket {
   private deadlineTimer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private closeReason = 'connection closed';
+  /** Pings the server when the connection has been silent; undefined when heartbeats are disabled. */
+  private readonly heartbeat: Heartbeat | undefined;
+  /** onClose listeners, and what they are told: undefined when we closed the connection ourselves. */
+  private closeListeners: ((err: Error | undefined) => void)[] = [];
+  private closeError: Error | undefined;
 
   private constructor(
     private readonly socket: Socket,
@@ -51,12 +57,16 @@ export class TcpClientSocket implements ClientSocket {
     this.reader = new FrameReader(opts.maxFrameSize);
     // Writes queue inside the writer while the socket is back-pressured and go out on 'drain'.
     this.writer = new FrameWriter(socket, connectionOptions(opts, socket.remoteAddress), () => undefined);
+    this.heartbeat = Heartbeat.start(opts.heartbeatInterval, opts.heartbeatTimeout, {
+      ping: () => this.writer.write(HEARTBEAT_PING, HEARTBEAT_PING_ID),
+      dead: (reason) => this.die(reason),
+    });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => {
       this.closeReason = `connection error: ${err.message}`;
       opts.logger.debug({ remote, err: err.message }, 'tcp: client socket error');
     });
-    socket.on('close', () => this.onClose());
+    socket.on('close', () => this.onSocketClose());
   }
 
   /** Connects to `host:port`; fails with a 503 RpcError when refused or not connected within connectTimeout. */
@@ -144,9 +154,15 @@ export class TcpClientSocket implements ClientSocket {
     });
   }
 
+  /** See ClientSocket.onClose: `err` is undefined when close() was called, the 503 RpcError otherwise. */
+  onClose(listener: (err: Error | undefined) => void): void {
+    if (this.isClosed) listener(this.closeError);
+    else this.closeListeners.push(listener);
+  }
+
   close(): void {
     if (this.isClosed) return;
-    this.shutdown('connection closed by client');
+    this.shutdown('connection closed by client', true);
     // Whatever is still queued belongs to calls just failed; the server cancels their work when it sees the close.
     this.writer.close();
     this.socket.end();
@@ -210,6 +226,7 @@ export class TcpClientSocket implements ClientSocket {
   }
 
   private onData(chunk: Buffer): void {
+    this.heartbeat?.heard();
     this.reader.push(chunk);
     try {
       for (let f = this.reader.next(); f !== null; f = this.reader.next()) this.onFrame(f);
@@ -243,19 +260,40 @@ export class TcpClientSocket implements ClientSocket {
     }
   }
 
-  private onClose(): void {
+  private onSocketClose(): void {
     if (!this.isClosed) this.shutdown(this.closeReason);
     this.writer.close();
   }
 
-  private shutdown(reason: string): void {
+  /** The heartbeat found the server unresponsive: fail everything now and drop the connection without a goodbye. */
+  private die(reason: string): void {
+    if (this.isClosed) return;
+    this.opts.logger.warn({ remote: this.remote, reason }, 'tcp transport: closing connection');
+    this.shutdown(reason);
+    this.writer.close();
+    this.socket.destroy();
+  }
+
+  private shutdown(reason: string, byUs = false): void {
     this.isClosed = true;
     this.closeReason = reason;
+    this.heartbeat?.stop();
     if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = undefined;
     const err = unavailable(`${reason} (${this.remote})`);
     for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
     for (const ping of this.pings.values()) ping.fail(err);
     this.pings.clear();
+    this.closeError = byUs ? undefined : err;
+    const listeners = this.closeListeners;
+    this.closeListeners = [];
+    for (const listener of listeners) {
+      try {
+        listener(this.closeError);
+      } catch (e) {
+        // One failing listener must not keep the others (a pool's bookkeeping) from hearing about the close.
+        this.opts.logger.error({ remote: this.remote, err: e }, 'tcp transport: close listener threw');
+      }
+    }
   }
 }

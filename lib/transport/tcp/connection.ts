@@ -3,6 +3,7 @@ import { type Message, MessageKind, type PeerInfo, type RequestHandler } from '.
 import { type Frame, FrameError, inflateInPlace, pongFor } from './frame';
 import { errorResponse } from '../error-response';
 import { type ResolvedOptions, connectionOptions, formatAddress } from './options';
+import { HEARTBEAT_PING, HEARTBEAT_PING_ID, Heartbeat } from './heartbeat';
 import { FrameReader } from './reader';
 import { FrameWriter } from './writer';
 
@@ -39,6 +40,8 @@ export class ServerConnection implements PeerInfo {
   /** When the current half-received frame started arriving (0: none, or we are the reason it is waiting). */
   private partialSince = 0;
   private frameTimer: NodeJS.Timeout | undefined;
+  /** Pings a silent client and closes the connection when it does not answer; undefined when disabled. */
+  private readonly heartbeat: Heartbeat | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -50,7 +53,13 @@ export class ServerConnection implements PeerInfo {
     this.reader = new FrameReader(opts.maxFrameSize);
     this.writer = new FrameWriter(socket, connectionOptions(opts, socket.remoteAddress), () => this.maybeResume());
     socket.setNoDelay(true);
+    this.heartbeat = Heartbeat.start(opts.heartbeatInterval, opts.heartbeatTimeout, {
+      ping: () => this.writer.write(HEARTBEAT_PING, HEARTBEAT_PING_ID),
+      dead: (reason) => this.fail(reason),
+      paused: () => this.paused,
+    });
     socket.on('data', (chunk: Buffer) => {
+      this.heartbeat?.heard();
       this.reader.push(chunk);
       this.pump();
     });
@@ -62,6 +71,7 @@ export class ServerConnection implements PeerInfo {
     socket.on('close', () => {
       this.closed = true;
       this.writer.close();
+      this.heartbeat?.stop();
       if (this.frameTimer) clearTimeout(this.frameTimer);
       this.cancelAll();
       onClose(this);
@@ -148,8 +158,11 @@ export class ServerConnection implements PeerInfo {
       }
       case MessageKind.ping:
         return this.pong(f);
+      case MessageKind.pong:
+        // The answer to a heartbeat ping: arriving at all was the point (see `heard` in the data handler).
+        return;
       default:
-        // Responses and pongs answer frames this side never sends yet (heartbeats come later): ignore them.
+        // A response sent to a server makes no sense: ignore it.
         this.opts.logger.debug({ remote: this.remote, kind: f.kind }, 'tcp: ignoring unexpected frame');
     }
   }

@@ -20,6 +20,13 @@ export interface TcpTransportOptions {
   connectTimeout?: number;
   /** Listener.close destroys connections still open after this long (ms). Default 1 s. */
   closeGrace?: number;
+  /**
+   * A connection (either side) that has received nothing for this long sends a ping (ms). Default 5 s; 0 disables
+   * heartbeats. Any received frame resets the wait, so busy connections never ping.
+   */
+  heartbeatInterval?: number;
+  /** After a heartbeat ping, how long to wait for any frame before closing the connection as dead (ms). Default 5 s; 0 disables. */
+  heartbeatTimeout?: number;
   logger?: Logger;
 }
 
@@ -33,6 +40,8 @@ export const DEFAULTS: ResolvedOptions = {
   compressLoopback: false,
   connectTimeout: 3_000,
   closeGrace: 1_000,
+  heartbeatInterval: 5_000,
+  heartbeatTimeout: 5_000,
   logger: silentLogger,
 };
 
