@@ -61,7 +61,7 @@ export class P2PBroker implements Broker {
     this.cache = options.cache;
     this.transport = options.transport;
     this.logger = options.logger ?? silentLogger;
-    this.pool = new Pool(options.transport, 1, { connectTimeout: 2000 });
+    this.pool = new Pool(options.transport, { dialOptions: { connectTimeout: 2000 } });
   }
 
   /** Publishers need nothing; the subscriber listener starts with the first subscription. */

@@ -6,7 +6,7 @@ import type { Logger } from '../observe/logger';
 import type { Next, SelectedNode, Selector } from '../selector/selector';
 import type { CompiledEndpoint } from '../server/endpoint';
 import type { Server } from '../server/server';
-import { MessageKind, type Message, type Metadata, type Transport } from '../transport/transport';
+import { MessageKind, type DialOptions, type Message, type Metadata, type Transport } from '../transport/transport';
 import { hedged } from './hedge';
 import { Pool } from './pool';
 import { asRpcError, backoff, isRetryable } from './retry';
@@ -41,6 +41,8 @@ export interface ClientOptions {
   backupDelay?: number;
   /** Call wrappers, outermost first; they run for every attempt, in-process ones included. */
   wrappers?: CallWrapper[];
+  /** Options for every connection the client dials (heartbeat settings, frame limits...). */
+  dialOptions?: DialOptions;
 }
 
 /** Where the in-process fast path finds a service: the Server of this process, and the node it registers as. */
@@ -90,7 +92,12 @@ export class Client {
     this.failMode = options.failMode ?? 'failover';
     this.backupDelay = options.backupDelay ?? 10;
     this.backoff = options.backoff ?? 10;
-    this.pool = new Pool(options.transport, options.poolSize ?? 1, { connectTimeout: Math.min(this.timeout, 3000) });
+    this.pool = new Pool(options.transport, {
+      size: options.poolSize ?? 1,
+      dialOptions: { connectTimeout: Math.min(this.timeout, 3000), ...options.dialOptions },
+      // A connection that died (missed heartbeat, reset) takes its node out of selection for a while.
+      onDead: (address, err) => this.selector.markAddress?.(address, err),
+    });
     const wrappers = options.wrappers ?? [];
     this.sendRemote = compose(wrappers, this.sendOverNetwork);
     this.sendLocal = wrappers.length ? compose(wrappers, this.sendInProcess) : undefined;

@@ -54,14 +54,10 @@ export class Pool {
   private closed = false;
 
   /** `new Pool(transport, options)`; the older `new Pool(transport, size, dialOptions)` still works. */
-  constructor(transport: Transport, options?: PoolOptions);
-  constructor(transport: Transport, size?: number, dialOptions?: DialOptions);
   constructor(
     private readonly transport: Transport,
-    options: PoolOptions | number = {},
-    dialOptions?: DialOptions,
+    o: PoolOptions = {},
   ) {
-    const o: PoolOptions = typeof options === 'number' ? { size: options, dialOptions } : options;
     this.size = Math.max(1, o.size ?? 1);
     this.dialOptions = o.dialOptions ?? {};
     this.backoffBase = Math.max(1, o.backoff?.base ?? DEFAULT_BACKOFF_BASE);

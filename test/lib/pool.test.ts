@@ -208,15 +208,4 @@ describe('Pool', () => {
     expect(later.detail).toBe('connection pool is closed');
     expect(opened).toBe(1);
   });
-
-  it('still accepts the old (transport, size, dialOptions) constructor', async () => {
-    const l = await whoami();
-    const p = new Pool(new TcpTransport(), 2, { heartbeatInterval: 0 });
-    pools.push(p);
-    await eventually(async () => {
-      await remoteOf(await p.get(l.address));
-      return p.connections(l.address).length === 2;
-    });
-    expect(l.connectionStats()).toHaveLength(2);
-  });
 });
