@@ -59,11 +59,13 @@ export class RequestContext implements Context {
     metadata: Metadata | undefined,
     timeoutMs: number,
     private readonly baseLogger: Logger,
+    /** An absolute deadline (epoch ms) instead of `timeoutMs`, for in-process calls that already know it. */
+    deadline?: number,
   ) {
     this.service = service;
     this.endpoint = endpoint;
     this.metadata = metadata ?? {};
-    this.deadline = timeoutMs > 0 ? Date.now() + timeoutMs : 0;
+    this.deadline = deadline ?? (timeoutMs > 0 ? Date.now() + timeoutMs : 0);
   }
 
   get requestId(): string {

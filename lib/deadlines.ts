@@ -1,41 +1,54 @@
 /**
  * Deadlines for many short-lived waits with one timer. A setTimeout per call costs about as much as an in-process
- * call itself, so waits go into an array and a single timer is armed for the earliest deadline; when it fires it
- * expires what is due and re-arms for the next. A wait that finishes in time is only flagged (`done`), not searched
- * for: flagged waits are dropped when the timer fires or when the array has grown past a compaction threshold, so
- * adding and finishing are O(1) and the array holds little more than the waits still pending.
+ * call itself, so waits go into a queue and a single timer is armed for the earliest deadline; when it fires it
+ * expires what is due and re-arms for the next.
+ *
+ * Calls mostly finish in the order they started, so the queue is a FIFO with a moving head: finishing the oldest wait
+ * pops it and every finished wait behind it at once; one finished out of order is only flagged and leaves when it
+ * reaches the head or when the timer sweeps. Adding and finishing are O(1) amortized, and a finished call is not kept
+ * reachable (holding thousands of them would push them into the old generation and make GC the biggest cost).
  */
 
 export interface Expiring {
-  /** Epoch ms at which `expire` runs unless `done` was set first. */
+  /** Epoch ms at which `expire` runs unless the wait was finished first. */
   readonly deadline: number;
-  /** Set by the owner when the wait finished in time; an expired wait is never looked at again. */
+  /** True once finished or expired; owned by the timer. */
   done: boolean;
   expire(): void;
 }
 
-/** Past this many entries since the last sweep, finished waits are swept out even if no timer fired. */
-const COMPACT_EVERY = 4096;
-
 export class DeadlineTimer {
-  private waits: Expiring[] = [];
+  private queue: (Expiring | undefined)[] = [];
+  private head = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
 
   add(wait: Expiring): void {
-    this.waits.push(wait);
-    if (this.waits.length >= COMPACT_EVERY && (this.waits.length & (COMPACT_EVERY - 1)) === 0) this.compact();
+    this.queue.push(wait);
     if (wait.deadline < this.timerAt) this.arm(wait.deadline);
   }
 
-  /** Waits not yet finished nor expired (compacts first, so it is exact). */
-  get size(): number {
-    this.compact();
-    return this.waits.length;
+  /** The wait ended in time. Returns false when it had already expired (its owner must not answer twice). */
+  finish(wait: Expiring): boolean {
+    if (wait.done) return false;
+    wait.done = true;
+    const q = this.queue;
+    while (this.head < q.length && q[this.head]!.done) q[this.head++] = undefined;
+    if (this.head === q.length) {
+      q.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > q.length) {
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
+    return true;
   }
 
-  private compact(): void {
-    this.waits = this.waits.filter((w) => !w.done);
+  /** Waits neither finished nor expired. */
+  get size(): number {
+    let n = 0;
+    for (let i = this.head; i < this.queue.length; i++) if (!this.queue[i]!.done) n++;
+    return n;
   }
 
   private arm(at: number): void {
@@ -53,7 +66,8 @@ export class DeadlineTimer {
     let next = Infinity;
     const due: Expiring[] = [];
     const keep: Expiring[] = [];
-    for (const w of this.waits) {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const w = this.queue[i]!;
       if (w.done) continue;
       if (w.deadline <= now) due.push(w);
       else {
@@ -61,7 +75,8 @@ export class DeadlineTimer {
         if (w.deadline < next) next = w.deadline;
       }
     }
-    this.waits = keep;
+    this.queue = keep;
+    this.head = 0;
     for (const w of due) {
       w.done = true;
       w.expire();

@@ -111,12 +111,16 @@ export class Client {
   /** Calls `service.endpoint` with `request`; resolves with the decoded reply or rejects with an RpcError. */
   call<T = unknown>(service: string, endpoint: string, request?: unknown, options: CallOptions = {}): Promise<T> {
     const parent = currentContext();
-    let deadline = Date.now() + (options.timeout ?? this.timeout);
+    const now = Date.now();
+    let deadline = now + (options.timeout ?? this.timeout);
     if (parent && parent.deadline > 0 && parent.deadline < deadline) deadline = parent.deadline;
     const metadata = mergeMetadata(parent?.metadata, options.metadata);
     if (this.local) {
       const ep = this.local.server.localEndpoint(service, endpoint);
-      if (ep && this.localFits(ep, options)) return this.callInProcess(ep, request, metadata, deadline, options) as Promise<T>;
+      if (ep && this.localFits(ep, options)) {
+        if (deadline <= now) return Promise.reject(errors.timeout('phobos.client', `${service}.${endpoint}: the deadline has already passed`));
+        return this.callInProcess(ep, request, metadata, deadline, options) as Promise<T>;
+      }
     }
     return this.callRemote(service, endpoint, request, metadata, deadline, options) as Promise<T>;
   }
@@ -164,7 +168,6 @@ export class Client {
   }
 
   private callInProcess(ep: CompiledEndpoint, request: unknown, metadata: Metadata | undefined, deadline: number, options: CallOptions): Promise<unknown> {
-    if (deadline <= Date.now()) return Promise.reject(errors.timeout('phobos.client', `${ep.info.service}.${ep.info.endpoint} deadline already passed`));
     if (!this.sendLocal) return this.local!.server.callLocal(ep, request, metadata, deadline);
     const node = this.local!.node(ep.info.service);
     if (!node) return this.local!.server.callLocal(ep, request, metadata, deadline);

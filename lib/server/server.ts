@@ -126,7 +126,7 @@ export class Server {
   callLocal(endpoint: CompiledEndpoint, request: unknown, metadata: Metadata | undefined, deadline: number): Promise<unknown> {
     const { service, endpoint: name } = endpoint.info;
     // The handler's Context owns its metadata (it may add a request id), so it gets a copy of the caller's.
-    const ctx = new RequestContext(service, name, metadata ? { ...metadata } : undefined, deadline - Date.now(), this.logger);
+    const ctx = new RequestContext(service, name, metadata ? { ...metadata } : undefined, 0, this.logger, deadline);
     this.active++;
     let result: unknown;
     try {
@@ -152,8 +152,7 @@ export class Server {
   /** @internal LocalCall's way back in. */
   settleLocal(call: LocalCall, ok: boolean, outcome: unknown): void {
     this.finishLocal(call.ctx);
-    if (call.done) return;
-    call.done = true;
+    if (!this.localDeadlines.finish(call)) return;
     // As over the network: an answer produced at or past the deadline is a 408, whatever the handler returned.
     if (Date.now() >= call.deadline) call.reject(this.deadlineError(call.endpoint));
     else if (ok) call.resolve(outcome);
