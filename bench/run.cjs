@@ -8,13 +8,14 @@
  * interleaved (raw, phobos, moleculer, nestjs, raw, ...) so that drift on the machine hits everyone alike. It prints
  * the medians and, on a full run, writes bench/RESULTS.md. Every child is killed on the way out, even on failure.
  */
-const { execFileSync, spawn } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { median } = require('./stats.cjs');
+const { start, waitFor, stop } = require('./procs.cjs');
 
 const root = path.resolve(__dirname, '..');
 const bench = __dirname;
@@ -52,56 +53,9 @@ const outFile = args.out ? path.resolve(args.out) : args.only ? null : path.join
 
 // ---- child processes -------------------------------------------------------------------------------------------
 
-const children = new Set();
-function killAll() {
-  for (const child of children) child.kill('SIGKILL');
-}
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    killAll();
-    process.exit(130);
-  });
-}
-
 function fail(message) {
   console.error(`bench: ${message}`);
   process.exit(1);
-}
-
-function start(argv, env) {
-  const child = spawn(process.execPath, argv, { cwd: root, env: { ...process.env, ...env }, stdio: 'pipe' });
-  children.add(child);
-  child.stdoutText = '';
-  child.stderrTail = '';
-  child.stdout.setEncoding('utf8').on('data', (s) => (child.stdoutText += s));
-  child.stderr.setEncoding('utf8').on('data', (s) => (child.stderrTail = (child.stderrTail + s).slice(-4000)));
-  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
-  child.exited.then(() => children.delete(child));
-  return child;
-}
-
-/** A timer that never keeps the runner alive. */
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
-
-async function waitFor(child, test, ms, what) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (test()) return;
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    await sleep(25);
-  }
-  if (test()) return;
-  const state = child.exitCode !== null || child.signalCode !== null ? 'exited' : 'timed out';
-  throw new Error(`${what} ${state}\n${child.stderrTail.trim()}`);
-}
-
-async function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  await Promise.race([child.exited, sleep(3000)]);
-  child.kill('SIGKILL');
-  await child.exited;
 }
 
 function freePort() {
