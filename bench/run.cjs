@@ -258,6 +258,5 @@ async function main() {
 
 main().catch((err) => {
   console.error(err);
-  killAll();
-  process.exit(1);
+  process.exit(1); // procs.cjs kills every child on exit
 });
