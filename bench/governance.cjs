@@ -55,11 +55,12 @@ async function failover(kill) {
 async function main() {
   // The waits poll on unref'd timers; this keeps the runner alive between children.
   const keepAlive = setInterval(() => undefined, 60_000);
-  const results = { phobosLocal: [], moleculerLocal: [], steady: [], killed: [] };
+  const results = { phobosLocal: [], phobosLocalNoAls: [], moleculerLocal: [], steady: [], killed: [] };
   for (let round = 1; round <= ROUNDS; round++) {
     const pair = [
       ['phobosLocal', () => runForJson([dist('local.js')], env, LIMIT, 'phobos local')],
       ['moleculerLocal', () => runForJson([path.join(__dirname, 'moleculer-local.cjs')], env, LIMIT, 'moleculer local')],
+      ['phobosLocalNoAls', () => runForJson([dist('local.js')], { ...env, BENCH_PROPAGATE: '0' }, LIMIT, 'phobos local, propagation off')],
     ];
     if (round % 2 === 0) pair.reverse();
     for (const [key, run] of pair) results[key].push(await run());
@@ -72,10 +73,12 @@ async function main() {
   const lines = [
     `Command: \`npm run bench:governance\` (${ROUNDS} rounds × ${SECONDS} s, medians). Node ${process.version}, ${require('node:os').cpus().length} cores.`,
     '',
-    '| in-process calls/s | Phobos fast path | Moleculer local call | ratio |',
-    '|---|--:|--:|--:|',
-    `| sequential | ${k(m(results.phobosLocal, 'seq'))} | ${k(m(results.moleculerLocal, 'seq'))} | ${(m(results.phobosLocal, 'seq') / m(results.moleculerLocal, 'seq')).toFixed(2)}× |`,
-    `| 64 in flight | ${k(m(results.phobosLocal, 'c64'))} | ${k(m(results.moleculerLocal, 'c64'))} | ${(m(results.phobosLocal, 'c64') / m(results.moleculerLocal, 'c64')).toFixed(2)}× |`,
+    '| in-process calls/s | Phobos fast path (default) | Phobos, `propagateContext: false` | Moleculer local call | ratios to Moleculer |',
+    '|---|--:|--:|--:|--:|',
+    ...['seq', 'c64'].map((key) => {
+      const [p, q, mol] = [m(results.phobosLocal, key), m(results.phobosLocalNoAls, key), m(results.moleculerLocal, key)];
+      return `| ${key === 'seq' ? 'sequential' : '64 in flight'} | ${k(p)} | ${k(q)} | ${k(mol)} | ${(p / mol).toFixed(2)}× / ${(q / mol).toFixed(2)}× |`;
+    }),
     '',
     '| 3 nodes, 64 in flight, failover | req/s | p50 (µs) | p99 (µs) | failed calls |',
     '|---|--:|--:|--:|--:|',

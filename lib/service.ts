@@ -4,7 +4,7 @@ import type { Broker, Subscription } from './broker/broker';
 import { Client } from './client/client';
 import type { CallWrapper, FailMode } from './client/types';
 import { CodecTable } from './codec';
-import { RequestContext, runInContext } from './context';
+import { RequestContext } from './context';
 import { describe } from './decorators';
 import { ConfigError, FLAGS, resolveConfig, type Config } from './flags';
 import { createLogger, type Logger } from './observe/logger';
@@ -47,6 +47,12 @@ export interface ServiceOptions extends Partial<Omit<Config, 'registry' | 'trans
   bulkhead?: BulkheadOptions;
   /** Calls to services this process serves skip transport and codec (default true). */
   preferLocal?: boolean;
+  /**
+   * Handlers run inside AsyncLocalStorage, so calls they make inherit metadata and deadline by themselves (default
+   * true). `false` saves Node 20's per-promise async-hook cost; nested calls then pass `ctx.metadata` and
+   * `ctx.remaining()` on explicitly.
+   */
+  propagateContext?: boolean;
   /** How long stop() waits for in-flight requests, in ms (default 10 s). */
   drainTimeout?: number;
   /** Include stack traces in 500 errors. */
@@ -136,7 +142,7 @@ export class PhobosService {
     this.transport = make('transport', transport);
     this.selector = make('selector', selector, { registry: this.registry, cache: this.cache });
     this.broker = make('broker', broker, { registry: this.registry, cache: this.cache, transport: this.transport });
-    this.server = new Server({ codecs: this.codecs, logger: this.logger, dev: options.dev });
+    this.server = new Server({ codecs: this.codecs, logger: this.logger, dev: options.dev, propagateContext: options.propagateContext });
     this.client = new Client({
       transport: this.transport,
       selector: this.selector,
@@ -289,7 +295,7 @@ export class PhobosService {
       const payload = codec.decode(event.body);
       const ctx = new RequestContext(service, topic, event.metadata, 0, this.logger);
       try {
-        await runInContext(ctx, endpoint.invoke, payload, ctx);
+        await this.server.invoke(ctx, endpoint, payload);
       } finally {
         ctx.finish();
         this.server.onAnswered?.();

@@ -7,6 +7,8 @@ import { Bench } from './bench';
  * ones so that nothing on the network runs beside the measurement.
  */
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
+/** BENCH_PROPAGATE=0 turns AsyncLocalStorage context propagation off (no async hooks on Node 20). */
+const propagateContext = process.env.BENCH_PROPAGATE !== '0';
 
 async function measure(call: () => Promise<unknown>, inflight: number, ms: number): Promise<number> {
   const end = performance.now() + ms;
@@ -24,7 +26,7 @@ async function measure(call: () => Promise<unknown>, inflight: number, ms: numbe
 }
 
 async function main(): Promise<void> {
-  const service = createService({ name: 'bench', registry: 'memory', transport: 'memory', broker: 'memory', serverAddress: 'memory:0', argv: [], env: {}, logLevel: 'silent' });
+  const service = createService({ name: 'bench', registry: 'memory', transport: 'memory', broker: 'memory', serverAddress: 'memory:0', argv: [], env: {}, logLevel: 'silent', propagateContext });
   service.handle(new Bench());
   await service.start();
   const bench = service.client.service<Bench>('bench');
