@@ -1,0 +1,37 @@
+import type { Candidates } from '../candidates';
+
+/**
+ * A load-balancing strategy picks one of the candidates for an attempt. Candidate lists are never empty when a
+ * strategy sees them, and are cached (see candidates.ts), so `pick` must not scan them: every strategy here is
+ * O(1) or O(log n) per call, whatever the number of nodes.
+ */
+export interface Strategy {
+  readonly name: string;
+  /**
+   * The view index (into `c.view.nodes`) for attempt `attempt` (0 for the first) of a call. `key` is the hashed
+   * `SelectOptions.key`, or -1 when the call has none.
+   */
+  pick(c: Candidates, attempt: number, key: number): number;
+}
+
+export interface StrategyContext {
+  /** The selector's clock, in ms. */
+  now: () => number;
+}
+
+/** Candidate lists up to this size are scanned by the strategies that compare nodes; larger ones are sampled. */
+export const SCAN_LIMIT = 8;
+
+/** A uniformly random candidate (view index). */
+export function anyCandidate(c: Candidates): number {
+  return c.indices[Math.floor(Math.random() * c.count)];
+}
+
+/** Two different random candidates (view indexes), for the power-of-two-choices strategies; needs c.count >= 2. */
+export function twoCandidates(c: Candidates, out: Int32Array): void {
+  const a = Math.floor(Math.random() * c.count);
+  let b = Math.floor(Math.random() * (c.count - 1));
+  if (b >= a) b++;
+  out[0] = c.indices[a];
+  out[1] = c.indices[b];
+}
