@@ -69,23 +69,26 @@ export function isConnectionError(error: Error): boolean {
   return typeof code !== 'number' || code === 502 || code === 503;
 }
 
+/** The window is this many buckets: the current one, counted in plain fields, and the ones before it. */
 const BUCKETS = 10;
 
 export class Breaker {
   state: BreakerState = 'closed';
-  /** Calls and failures in the window (the sum of the buckets). */
-  requests = 0;
-  failures = 0;
   consecutive = 0;
   /** Open: when the pause is over. */
   retryAt = 0;
   /** Half-open: trial permits handed out and not yet returned, and trials that succeeded. */
   permits = 0;
   passed = 0;
-  private readonly totals = new Int32Array(BUCKETS);
-  private readonly fails = new Int32Array(BUCKETS);
-  private bucket = 0;
+  // The current bucket lives in fields, so counting a call touches this object only; the older buckets sit in
+  // `history` (calls, failures pairs, a ring) and are touched once per bucket width, when the window moves.
+  private calls = 0;
+  private fails = 0;
   private bucketEnd = 0;
+  private readonly history = new Int32Array(2 * (BUCKETS - 1));
+  private oldest = 0;
+  private pastCalls = 0;
+  private pastFails = 0;
   private readonly width: number;
 
   constructor(
@@ -93,6 +96,14 @@ export class Breaker {
     readonly endpoint: string,
   ) {
     this.width = settings.window / BUCKETS;
+  }
+
+  /** Calls and failures counted in the window. */
+  get requests(): number {
+    return this.pastCalls + this.calls;
+  }
+  get failures(): number {
+    return this.pastFails + this.fails;
   }
 
   /** True when selection may hand the node out: closed, or half-open with a trial permit left. */
@@ -115,8 +126,9 @@ export class Breaker {
       return 'trial failed';
     }
     if (verdict === SUCCESS && ++this.passed >= this.settings.halfOpenTrials) {
+      const passed = this.passed;
       this.close();
-      return `${this.passed} trials passed`;
+      return `${passed} trials passed`;
     }
     return undefined;
   }
@@ -133,42 +145,50 @@ export class Breaker {
   private count(verdict: number, now: number): string | undefined {
     if (verdict === NEUTRAL) return undefined;
     if (now >= this.bucketEnd) this.rotate(now);
-    this.totals[this.bucket]++;
-    this.requests++;
+    this.calls++;
     if (verdict === SUCCESS) {
       this.consecutive = 0;
       return undefined;
     }
-    this.fails[this.bucket]++;
-    this.failures++;
+    this.fails++;
     this.consecutive++;
     const s = this.settings;
+    const requests = this.requests;
+    const failures = this.failures;
     let reason: string | undefined;
     if (this.consecutive >= s.consecutiveFailures) reason = `${this.consecutive} consecutive failures`;
-    else if (this.requests >= s.minRequests && this.failures >= s.failureRatio * this.requests) {
-      reason = `failure ratio ${(this.failures / this.requests).toFixed(2)} over ${this.requests} calls`;
+    else if (requests >= s.minRequests && failures >= s.failureRatio * requests) {
+      reason = `failure ratio ${(failures / requests).toFixed(2)} over ${requests} calls`;
     }
     if (reason) this.open(now);
     return reason;
   }
 
-  /** Moves to the bucket holding `now`, emptying the buckets that fell out of the window. */
+  /** Moves the window to the bucket holding `now`: the current bucket joins the history, the oldest leaves it. */
   private rotate(now: number): void {
     const steps = this.bucketEnd === 0 ? BUCKETS : Math.floor((now - this.bucketEnd) / this.width) + 1;
     if (steps >= BUCKETS) {
-      this.totals.fill(0);
-      this.fails.fill(0);
-      this.requests = this.failures = 0;
+      this.reset();
       this.bucketEnd = now + this.width;
       return;
     }
+    const h = this.history;
     for (let i = 0; i < steps; i++) {
-      this.bucket = (this.bucket + 1) % BUCKETS;
-      this.requests -= this.totals[this.bucket];
-      this.failures -= this.fails[this.bucket];
-      this.totals[this.bucket] = this.fails[this.bucket] = 0;
+      const at = this.oldest * 2;
+      this.pastCalls += this.calls - h[at];
+      this.pastFails += this.fails - h[at + 1];
+      h[at] = this.calls;
+      h[at + 1] = this.fails;
+      this.oldest = (this.oldest + 1) % (BUCKETS - 1);
+      this.calls = this.fails = 0;
     }
     this.bucketEnd += steps * this.width;
+  }
+
+  private reset(): void {
+    this.history.fill(0);
+    this.calls = this.fails = this.pastCalls = this.pastFails = 0;
+    this.oldest = 0;
   }
 
   private open(now: number): void {
@@ -179,9 +199,8 @@ export class Breaker {
 
   private close(): void {
     this.state = 'closed';
-    this.totals.fill(0);
-    this.fails.fill(0);
-    this.requests = this.failures = this.consecutive = 0;
+    this.reset();
+    this.consecutive = 0;
     this.bucketEnd = 0;
     this.permits = this.passed = 0;
   }

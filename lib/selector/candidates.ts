@@ -1,7 +1,7 @@
 import type { ServiceRecord } from '../registry/registry';
 import type { Ring } from './ring';
 import type { SelectedNode } from './selector';
-import type { NodeState, ServiceState } from './state';
+import { tagged, type NodeState, type ServiceState } from './state';
 import type { WeightedCycle } from './strategies/weighted';
 
 /**
@@ -110,7 +110,7 @@ export function makeView(
   return new View(
     records,
     nodes,
-    nodes.map((n) => svc.node(n.id, n.address)),
+    nodes.map((n) => tagged(n, svc) ?? svc.node(n.id, n.address)),
   );
 }
 
@@ -132,7 +132,7 @@ function sameNodes(a: SelectedNode[], b: SelectedNode[]): boolean {
 
 /** True when a breaker keeps the node out for `endpoint`: open, or half-open with every trial permit out. */
 export function blocked(st: NodeState, endpoint: string): boolean {
-  const b = st.breakers?.get(endpoint);
+  const b = st.breaker(endpoint);
   return b !== undefined && !b.admits();
 }
 

@@ -7,7 +7,7 @@ import { candidatesOf, makeView, viewKey, type Candidates, type View } from './c
 import { Health } from './health';
 import { hashString } from './ring';
 import type { BreakerListener, BreakerSnapshot, MarkInfo, Next, NodeFilter, SelectedNode, SelectOptions, Selector } from './selector';
-import { ServiceState } from './state';
+import { ServiceState, tag, tagged } from './state';
 import { STRATEGIES, type Strategy } from './strategies';
 import { observe } from './strategies/latency';
 
@@ -76,7 +76,7 @@ export class DefaultSelector implements Selector {
 
   mark(service: string, node: SelectedNode, error?: Error, info?: MarkInfo): void {
     const svc = this.serviceOf(service);
-    const st = svc.node(node.id, node.address);
+    const st = tagged(node, svc) ?? svc.nodes.get(node.id) ?? svc.node(node.id, node.address);
     if (st.inflight > 0) st.inflight--;
     const rtt = info?.rtt;
     if (!this.breakersOn && rtt === undefined && error === undefined && st.coolUntil === 0) return;
@@ -221,7 +221,7 @@ export class DefaultSelector implements Selector {
     const present = new Set<string>();
     for (const r of records) {
       for (const n of r.nodes) {
-        all.push({ ...n, version: r.version });
+        all.push(tag({ ...n, version: r.version }, svc.node(n.id, n.address)));
         present.add(n.id);
       }
     }

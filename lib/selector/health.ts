@@ -14,19 +14,14 @@ export class Health {
 
   constructor(
     /** undefined: breakers are off. */
-    readonly breakers: BreakerSettings | undefined,
+    readonly settings: BreakerSettings | undefined,
     private readonly coolDown: number,
     private readonly logger: Logger,
   ) {}
 
   /** Feeds one attempt's verdict to the node's breaker for `endpoint` (created on first use). */
   result(svc: ServiceState, st: NodeState, endpoint: string, verdict: number, now: number): void {
-    const settings = this.breakers!;
-    let b = st.breakers?.get(endpoint);
-    if (!b) {
-      if (!st.breakers) st.breakers = new Map();
-      st.breakers.set(endpoint, (b = new Breaker(settings, endpoint)));
-    }
+    const b = st.breaker(endpoint) ?? st.addBreaker(new Breaker(this.settings!, endpoint));
     const from = b.state;
     if (from === 'closed') {
       // The hot path: a closed breaker counting an outcome; anything more happens only when it opens.
@@ -45,8 +40,8 @@ export class Health {
    * while the service has a breaker that is not closed.
    */
   admit(svc: ServiceState, st: NodeState, endpoint: string): boolean {
-    const b = st.breakers?.get(endpoint);
-    if (!b || b.state === 'closed') return true;
+    const b = st.breaker(endpoint);
+    if (b === undefined || b.state === 'closed') return true;
     if (!b.admits()) return false;
     b.take();
     if (!b.admits()) svc.epoch++; // the last permit is out: the node leaves the candidates until one comes back
@@ -77,7 +72,7 @@ export class Health {
         else pending = st.coolUntil;
       }
       if (st.breakers) {
-        for (const b of st.breakers.values()) {
+        for (const b of st.breakers) {
           if (b.wake(now)) this.changed(svc, st, b, 'open', 'pause over');
           else if (b.state === 'open') pending = Math.min(pending, b.retryAt);
         }
@@ -98,7 +93,7 @@ export class Health {
     for (const svc of services) {
       for (const st of svc.nodes.values()) {
         if (!st.breakers) continue;
-        for (const b of st.breakers.values()) {
+        for (const b of st.breakers) {
           out.push({
             service: svc.name,
             endpoint: b.endpoint,

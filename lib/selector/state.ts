@@ -17,13 +17,49 @@ export class NodeState {
   sampledAt = Number.NEGATIVE_INFINITY;
   /** Until when the node is avoided after a connection-level failure (the selector's clock); 0: not cooling. */
   coolUntil = 0;
-  /** Breakers by endpoint, created on the first outcome reported for that endpoint. */
-  breakers: Map<string, Breaker> | undefined;
+  /**
+   * One breaker per endpoint, made on the first outcome reported for it. A list, not a map: a node serves a handful
+   * of endpoints, and the one used last is checked first, so a run of calls to one endpoint never searches.
+   */
+  breakers: Breaker[] | undefined;
+  private lastBreaker: Breaker | undefined;
 
   constructor(
+    readonly service: ServiceState,
     readonly id: string,
     public address: string,
   ) {}
+
+  breaker(endpoint: string): Breaker | undefined {
+    const last = this.lastBreaker;
+    if (last !== undefined && last.endpoint === endpoint) return last;
+    const list = this.breakers;
+    if (list === undefined) return undefined;
+    for (let i = 0; i < list.length; i++) if (list[i].endpoint === endpoint) return (this.lastBreaker = list[i]);
+    return undefined;
+  }
+
+  addBreaker(b: Breaker): Breaker {
+    (this.breakers ??= []).push(b);
+    return (this.lastBreaker = b);
+  }
+}
+
+/**
+ * The selector tags the node objects it hands out with their state (a non-enumerable symbol, so copies and JSON
+ * leave it behind): `mark` then reaches the state without a map lookup, which on a large node set is a cache miss.
+ */
+export const NODE_STATE = Symbol('phobos.selector.node');
+
+export function tag(node: SelectedNode, st: NodeState): SelectedNode {
+  Object.defineProperty(node, NODE_STATE, { value: st });
+  return node;
+}
+
+/** The state `node` was tagged with, when it belongs to `svc`. */
+export function tagged(node: SelectedNode, svc: ServiceState): NodeState | undefined {
+  const st = (node as { [NODE_STATE]?: NodeState })[NODE_STATE];
+  return st !== undefined && st.service === svc ? st : undefined;
 }
 
 export class ServiceState {
@@ -46,7 +82,7 @@ export class ServiceState {
 
   node(id: string, address: string): NodeState {
     let st = this.nodes.get(id);
-    if (!st) this.nodes.set(id, (st = new NodeState(id, address)));
+    if (!st) this.nodes.set(id, (st = new NodeState(this, id, address)));
     else if (st.address !== address) st.address = address;
     return st;
   }
@@ -55,6 +91,6 @@ export class ServiceState {
   forget(st: NodeState): void {
     this.nodes.delete(st.id);
     this.timed.delete(st);
-    if (st.breakers) for (const b of st.breakers.values()) if (b.state !== 'closed') this.unsettled--;
+    if (st.breakers) for (const b of st.breakers) if (b.state !== 'closed') this.unsettled--;
   }
 }
