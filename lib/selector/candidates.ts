@@ -19,6 +19,8 @@ import type { WeightedCycle } from './strategies/weighted';
 export class View {
   /** The hash ring over `nodes`, built on first use by the `hash` strategy. */
   ring: Ring | undefined;
+  /** The turn of per-call candidate lists (custom filters), which do not live long enough to keep one. */
+  readonly rotor: Rotor = { turn: 0 };
   readonly byEndpoint = new Map<string, Candidates>();
   private weightList: Int32Array | undefined;
   private positions: Map<string, number> | undefined;
@@ -51,10 +53,18 @@ export function weightOf(node: SelectedNode): number {
   return w < 1 ? 1 : Math.min(w, MAX_WEIGHT);
 }
 
+/** A turn counter: round-robin turns and the rotating start of the strategies that scan. */
+export interface Rotor {
+  turn: number;
+}
+
 export class Candidates {
   readonly count: number;
-  /** Rotates ties and round-robin turns; carried over when the list is recomputed. */
-  turn = 0;
+  /**
+   * Carried over when the list is recomputed; per-call lists (custom filters) share their view's, so they rotate
+   * across calls too.
+   */
+  readonly rotor: Rotor;
   /** The `weighted` strategy's position in its cycle over exactly these nodes. */
   cycle: WeightedCycle | undefined;
 
@@ -67,8 +77,10 @@ export class Candidates {
     public epoch: number,
     /** For per-call lists made by custom filters: the view indexes they kept, to recompute on a retry. */
     readonly subset?: Int32Array,
+    rotor?: Rotor,
   ) {
     this.count = indices.length;
+    this.rotor = rotor ?? (subset ? view.rotor : { turn: 0 });
   }
 
   /** The candidate after view index `i` (wrapping): how a retry steers away from the node that just failed. */
@@ -167,9 +179,7 @@ export function candidatesOf(view: View, endpoint: string, epoch: number, previo
   }
   const mask = new Uint8Array(states.length);
   for (let k = 0; k < indices.length; k++) mask[indices[k]] = 1;
-  const made = new Candidates(view, indices.slice(), mask, epoch, subset);
-  if (previous) made.turn = previous.turn;
-  return made;
+  return new Candidates(view, indices.slice(), mask, epoch, subset, previous?.rotor);
 }
 
 function equal(a: Int32Array, b: Int32Array): boolean {

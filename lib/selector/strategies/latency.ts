@@ -1,6 +1,6 @@
 import type { Candidates } from '../candidates';
 import type { NodeState } from '../state';
-import { SCAN_LIMIT, twoCandidates, type Strategy, type StrategyContext } from './strategy';
+import { nextTurn, SCAN_LIMIT, twoCandidates, type Strategy, type StrategyContext } from './strategy';
 
 /**
  * Lowest latency: each node's cost is the EWMA of the round trips reported to `mark` times (calls in flight + 1), so
@@ -41,8 +41,7 @@ export function latency(ctx: StrategyContext): Strategy {
 function scan(c: Candidates, now: number): number {
   const { indices, count } = c;
   const states = c.view.states;
-  const start = c.turn++ % count;
-  if (c.turn >= 0x3fffffff) c.turn = 0;
+  const start = nextTurn(c) % count;
   let best = indices[start];
   let lowest = cost(states[best], now);
   for (let k = 1; k < count; k++) {

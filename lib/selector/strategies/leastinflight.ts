@@ -1,5 +1,5 @@
 import type { Candidates } from '../candidates';
-import { SCAN_LIMIT, twoCandidates, type Strategy } from './strategy';
+import { nextTurn, SCAN_LIMIT, twoCandidates, type Strategy } from './strategy';
 
 /**
  * Fewest attempts in flight (handed out by `next()` and not yet marked). Small lists are scanned from a rotating
@@ -17,8 +17,7 @@ export const leastInflight: Strategy = {
 function scan(c: Candidates): number {
   const { indices, count } = c;
   const states = c.view.states;
-  const start = c.turn++ % count;
-  if (c.turn >= 0x3fffffff) c.turn = 0;
+  const start = nextTurn(c) % count;
   let best = indices[start];
   let least = states[best].inflight;
   for (let k = 1; k < count && least > 0; k++) {

@@ -35,3 +35,11 @@ export function twoCandidates(c: Candidates, out: Int32Array): void {
   out[0] = c.indices[a];
   out[1] = c.indices[b];
 }
+
+/** The candidate list's turn, advanced by one (wrapping long before it could lose precision). */
+export function nextTurn(c: Candidates): number {
+  const rotor = c.rotor;
+  const turn = rotor.turn;
+  rotor.turn = turn >= 0x3fffffff ? 0 : turn + 1;
+  return turn;
+}
