@@ -95,7 +95,7 @@ export class Breaker {
     private readonly settings: BreakerSettings,
     readonly endpoint: string,
   ) {
-    this.width = settings.window / BUCKETS;
+    this.width = Math.max(1, Math.round(settings.window / BUCKETS)); // whole ms: an integer field (see state.ts)
   }
 
   /** Calls and failures counted in the window. */

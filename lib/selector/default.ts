@@ -7,7 +7,7 @@ import { candidatesOf, makeView, viewKey, type Candidates, type View } from './c
 import { Health } from './health';
 import { hashString } from './ring';
 import type { BreakerListener, BreakerSnapshot, MarkInfo, Next, NodeFilter, SelectedNode, SelectOptions, Selector } from './selector';
-import { ServiceState, tag, tagged } from './state';
+import { handedOut, ServiceState, tagged } from './state';
 import { STRATEGIES, type Strategy } from './strategies';
 import { observe } from './strategies/latency';
 
@@ -43,7 +43,9 @@ const MAX_VIEWS = 256;
 export class DefaultSelector implements Selector {
   readonly name: string;
   private readonly cache: RegistryCache;
-  private readonly now: () => number;
+  private readonly clock: () => number;
+  /** The clock when the selector was made: times are kept relative to it, as small integers (see state.ts). */
+  private readonly base: number;
   private readonly logger: Logger;
   private readonly health: Health;
   private readonly breakersOn: boolean;
@@ -53,11 +55,12 @@ export class DefaultSelector implements Selector {
 
   constructor(options: DefaultSelectorOptions) {
     this.cache = options.cache;
-    this.now = options.now ?? Date.now;
+    this.clock = options.now ?? Date.now;
+    this.base = this.clock();
     this.logger = options.logger ?? silentLogger;
     const breakers = options.breaker === false ? undefined : breakerSettings(options.breaker ?? {});
     this.breakersOn = breakers !== undefined;
-    this.health = new Health(breakers, options.coolDown ?? 5000, this.logger);
+    this.health = new Health(breakers, options.coolDown ?? 5000, this.base, this.logger);
     this.defaultStrategy = this.strategy(options.strategy ?? 'random');
     this.name = this.defaultStrategy.name;
   }
@@ -161,6 +164,11 @@ export class DefaultSelector implements Selector {
     };
   }
 
+  /** ms since the selector was made, by its clock. */
+  private now(): number {
+    return this.clock() - this.base;
+  }
+
   private expire(svc: ServiceState): void {
     if (svc.nextDeadline === Number.POSITIVE_INFINITY) return;
     const now = this.now();
@@ -221,7 +229,7 @@ export class DefaultSelector implements Selector {
     const present = new Set<string>();
     for (const r of records) {
       for (const n of r.nodes) {
-        all.push(tag({ ...n, version: r.version }, svc.node(n.id, n.address)));
+        all.push(handedOut(n, r.version, svc.node(n.id, n.address)));
         present.add(n.id);
       }
     }
@@ -248,7 +256,7 @@ export class DefaultSelector implements Selector {
     if (!s) {
       const make = STRATEGIES[name];
       if (!make) throw new Error(`unknown selector strategy "${name}" (available: ${Object.keys(STRATEGIES).join(', ')})`);
-      this.strategies.set(name, (s = make({ now: this.now })));
+      this.strategies.set(name, (s = make({ now: () => this.now() })));
     }
     return s;
   }

@@ -16,6 +16,8 @@ export class Health {
     /** undefined: breakers are off. */
     readonly settings: BreakerSettings | undefined,
     private readonly coolDown: number,
+    /** The selector's clock at its start: internal times are relative to it, snapshots show the clock's own. */
+    private readonly base: number,
     private readonly logger: Logger,
   ) {}
 
@@ -103,7 +105,7 @@ export class Health {
             requests: b.requests,
             failures: b.failures,
             consecutiveFailures: b.consecutive,
-            retryAt: b.state === 'open' ? b.retryAt : 0,
+            retryAt: b.state === 'open' ? b.retryAt + this.base : 0,
           });
         }
       }

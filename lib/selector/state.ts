@@ -1,4 +1,4 @@
-import type { ServiceRecord } from '../registry/registry';
+import type { NodeRecord, ServiceRecord } from '../registry/registry';
 import type { Breaker } from './breaker';
 import type { View } from './candidates';
 import type { SelectedNode } from './selector';
@@ -7,22 +7,30 @@ import type { SelectedNode } from './selector';
  * What the selector remembers between calls. Node state is kept by node id so it survives the registry handing out
  * new record arrays; everything derived from one record array (views, candidate lists, rings) is rebuilt when the
  * array changes and cached until then.
+ *
+ * Layout matters on the hot path: with thousands of nodes each call touches a node's state in memory no other call
+ * touched lately, so every field is assigned in the constructor (kept inside the object, not in a separate property
+ * array) and holds a small integer (a double field is a separate boxed number, one more cache miss). Hence times are
+ * ms since the selector started (see `DefaultSelector.now`) and the latency average is in µs.
  */
+
+/** `sampledAt` of a node never measured: far enough in the past to be stale, small enough to stay an integer. */
+export const NEVER = -(2 ** 30);
 
 export class NodeState {
   /** Attempts handed out by `next()` and not yet marked (the `leastinflight` strategy). */
   inflight = 0;
-  /** Smoothed round trip in ms and when it was last fed (the `latency` strategy); -Infinity: never measured. */
+  /** Smoothed round trip in µs and when it was last fed (the `latency` strategy). */
   ewma = 0;
-  sampledAt = Number.NEGATIVE_INFINITY;
-  /** Until when the node is avoided after a connection-level failure (the selector's clock); 0: not cooling. */
+  sampledAt = NEVER;
+  /** Until when the node is avoided after a connection-level failure; 0: not cooling. */
   coolUntil = 0;
   /**
    * One breaker per endpoint, made on the first outcome reported for it. A list, not a map: a node serves a handful
    * of endpoints, and the one used last is checked first, so a run of calls to one endpoint never searches.
    */
-  breakers: Breaker[] | undefined;
-  private lastBreaker: Breaker | undefined;
+  breakers: Breaker[] | undefined = undefined;
+  private lastBreaker: Breaker | undefined = undefined;
 
   constructor(
     readonly service: ServiceState,
@@ -46,20 +54,21 @@ export class NodeState {
 }
 
 /**
- * The selector tags the node objects it hands out with their state (a non-enumerable symbol, so copies and JSON
- * leave it behind): `mark` then reaches the state without a map lookup, which on a large node set is a cache miss.
+ * The node objects the selector hands out carry their state under a symbol (JSON leaves it out): `mark` then reaches
+ * the state without a map lookup, which on a large node set is one more cache miss.
  */
 export const NODE_STATE = Symbol('phobos.selector.node');
 
-export function tag(node: SelectedNode, st: NodeState): SelectedNode {
-  Object.defineProperty(node, NODE_STATE, { value: st });
-  return node;
+/** The node as handed out: the record's fields, its version, and its state under a symbol (one literal, so the
+ *  symbol sits inside the object like the other fields). */
+export function handedOut(node: NodeRecord, version: string, st: NodeState): SelectedNode {
+  return { id: node.id, address: node.address, metadata: node.metadata, version, [NODE_STATE]: st } as SelectedNode;
 }
 
-/** The state `node` was tagged with, when it belongs to `svc`. */
+/** The state `node` was tagged with, when it belongs to `svc` (a copy with another id does not). */
 export function tagged(node: SelectedNode, svc: ServiceState): NodeState | undefined {
   const st = (node as { [NODE_STATE]?: NodeState })[NODE_STATE];
-  return st !== undefined && st.service === svc ? st : undefined;
+  return st !== undefined && st.service === svc && st.id === node.id ? st : undefined;
 }
 
 export class ServiceState {

@@ -15,10 +15,11 @@ export const EWMA_ALPHA = 0.3;
 /** A sample older than this no longer describes the node: it is measured again. */
 export const STALE_AFTER = 10_000;
 
-/** Feeds one observed round trip (ms) into the node's average. */
+/** Feeds one observed round trip (ms) into the node's average, kept in whole µs (see state.ts). */
 export function observe(st: NodeState, rtt: number, now: number): void {
-  if (now - st.sampledAt > STALE_AFTER) st.ewma = rtt;
-  else st.ewma += EWMA_ALPHA * (rtt - st.ewma);
+  const us = Math.round(rtt * 1000);
+  if (now - st.sampledAt > STALE_AFTER) st.ewma = us;
+  else st.ewma += Math.round(EWMA_ALPHA * (us - st.ewma));
   st.sampledAt = now;
 }
 
