@@ -1,10 +1,10 @@
 import type { BreakerState } from './selector';
 
 /**
- * A circuit breaker for one node and endpoint. Closed, it counts outcomes in a rolling window of buckets and opens
- * on a failure ratio (once the window holds enough calls) or on a run of consecutive failures. Open, it waits out
- * the pause; then half-open, it lets a few trial calls through and closes when they all succeed, or opens again as
- * soon as one fails. It holds no timers: the selector tells it the time, so an injected clock drives it in tests.
+ * Circuit breakers, one per node and endpoint. Closed, a breaker counts outcomes in a rolling window of buckets and
+ * opens on a failure ratio (once the window holds enough calls) or on a run of consecutive failures. Open, it waits
+ * out the pause; then half-open, it lets a few trial calls through and closes when they all succeed, or opens again
+ * as soon as one fails. No timers: the selector passes the time in, so an injected clock drives them in tests.
  */
 
 export interface BreakerOptions {
@@ -69,139 +69,202 @@ export function isConnectionError(error: Error): boolean {
   return typeof code !== 'number' || code === 502 || code === 503;
 }
 
-/** The window is this many buckets: the current one, counted in plain fields, and the ones before it. */
+/** The window is this many buckets: the current one, counted apart, and the ones before it. */
 const BUCKETS = 10;
+const PAST = BUCKETS - 1;
 
-export class Breaker {
-  state: BreakerState = 'closed';
-  consecutive = 0;
-  /** Open: when the pause is over. */
-  retryAt = 0;
-  /** Half-open: trial permits handed out and not yet returned, and trials that succeeded. */
-  permits = 0;
-  passed = 0;
-  // The current bucket lives in fields, so counting a call touches this object only; the older buckets sit in
-  // `history` (calls, failures pairs, a ring) and are touched once per bucket width, when the window moves.
-  private calls = 0;
-  private fails = 0;
-  private bucketEnd = 0;
-  private readonly history = new Int32Array(2 * (BUCKETS - 1));
-  private oldest = 0;
-  private pastCalls = 0;
-  private pastFails = 0;
+export const CLOSED = 0;
+export const OPEN = 1;
+export const HALF_OPEN = 2;
+export const STATE_NAMES: readonly BreakerState[] = ['closed', 'open', 'half-open'];
+
+/**
+ * The breakers of one endpoint of one service, one per node slot (see state.ts), kept as typed arrays so counting a
+ * call touches a few entries of arrays that stay in cache, never an object per node.
+ *
+ * Per slot, closed: the current bucket's calls and failures, the consecutive failures, the end of the current bucket,
+ * and the sums of the older buckets (their values sit in `history`, touched only when the window moves, once per
+ * bucket width). Open: when the pause ends. Half-open: trial permits out and trials passed.
+ */
+export class BreakerTable {
+  private state = new Uint8Array(0);
+  /** 1 once an outcome was reported for the slot: the breakers that exist, for snapshots. */
+  private seen = new Uint8Array(0);
+  private calls = new Int32Array(0);
+  private fails = new Int32Array(0);
+  private consecutive = new Int32Array(0);
+  private bucketEnd = new Int32Array(0);
+  private pastCalls = new Int32Array(0);
+  private pastFails = new Int32Array(0);
+  private oldest = new Int32Array(0);
+  private retryAt = new Int32Array(0);
+  private permits = new Int32Array(0);
+  private passed = new Int32Array(0);
+  private history = new Int32Array(0);
+  private capacity = 0;
   private readonly width: number;
+  private readonly trials: number;
 
   constructor(
     private readonly settings: BreakerSettings,
     readonly endpoint: string,
   ) {
-    this.width = Math.max(1, Math.round(settings.window / BUCKETS)); // whole ms: an integer field (see state.ts)
+    this.width = Math.max(1, Math.round(settings.window / BUCKETS)); // whole ms: integer arithmetic
+    this.trials = settings.halfOpenTrials;
   }
 
-  /** Calls and failures counted in the window. */
-  get requests(): number {
-    return this.pastCalls + this.calls;
+  known(slot: number): boolean {
+    return slot < this.capacity && this.seen[slot] === 1;
   }
-  get failures(): number {
-    return this.pastFails + this.fails;
+
+  /** CLOSED, OPEN or HALF_OPEN. */
+  stateOf(slot: number): number {
+    return slot < this.capacity ? this.state[slot] : CLOSED;
   }
 
   /** True when selection may hand the node out: closed, or half-open with a trial permit left. */
-  admits(): boolean {
-    return this.state === 'closed' || (this.state === 'half-open' && this.permits < this.settings.halfOpenTrials);
+  admits(slot: number): boolean {
+    if (slot >= this.capacity) return true;
+    const s = this.state[slot];
+    return s === CLOSED || (s === HALF_OPEN && this.permits[slot] < this.trials);
   }
 
   /** A half-open trial permit, taken when `next()` hands the node out. */
-  take(): void {
-    this.permits++;
+  take(slot: number): void {
+    this.permits[slot]++;
+  }
+
+  requests(slot: number): number {
+    return slot < this.capacity ? this.pastCalls[slot] + this.calls[slot] : 0;
+  }
+
+  failures(slot: number): number {
+    return slot < this.capacity ? this.pastFails[slot] + this.fails[slot] : 0;
+  }
+
+  consecutiveFailures(slot: number): number {
+    return slot < this.capacity ? this.consecutive[slot] : 0;
+  }
+
+  /** Open: when the pause ends. */
+  retryAtOf(slot: number): number {
+    return this.retryAt[slot];
   }
 
   /** Feeds one attempt's verdict; returns the reason when the state changed, undefined otherwise. */
-  result(verdict: number, now: number): string | undefined {
-    if (this.state === 'closed') return this.count(verdict, now);
-    if (this.state === 'open') return undefined; // an attempt handed out before the breaker opened: already judged
-    if (this.permits > 0) this.permits--;
+  result(slot: number, verdict: number, now: number): string | undefined {
+    if (slot >= this.capacity) this.grow(slot);
+    this.seen[slot] = 1;
+    const state = this.state[slot];
+    if (state === CLOSED) return this.count(slot, verdict, now);
+    if (state === OPEN) return undefined; // an attempt handed out before the breaker opened: already judged
+    if (this.permits[slot] > 0) this.permits[slot]--;
     if (verdict === FAILURE) {
-      this.open(now);
+      this.open(slot, now);
       return 'trial failed';
     }
-    if (verdict === SUCCESS && ++this.passed >= this.settings.halfOpenTrials) {
-      const passed = this.passed;
-      this.close();
+    if (verdict === SUCCESS && ++this.passed[slot] >= this.trials) {
+      const passed = this.passed[slot];
+      this.clear(slot);
+      this.seen[slot] = 1;
       return `${passed} trials passed`;
     }
     return undefined;
   }
 
   /** Open and the pause is over: go half-open. Returns true when it did. */
-  wake(now: number): boolean {
-    if (this.state !== 'open' || now < this.retryAt) return false;
-    this.state = 'half-open';
-    this.permits = 0;
-    this.passed = 0;
+  wake(slot: number, now: number): boolean {
+    if (this.stateOf(slot) !== OPEN || now < this.retryAt[slot]) return false;
+    this.state[slot] = HALF_OPEN;
+    this.permits[slot] = this.passed[slot] = 0;
     return true;
   }
 
-  private count(verdict: number, now: number): string | undefined {
+  /** Back to a fresh closed breaker (a node closing, or leaving). */
+  clear(slot: number): void {
+    if (slot >= this.capacity) return;
+    this.state[slot] = CLOSED;
+    this.seen[slot] = 0;
+    this.calls[slot] = this.fails[slot] = this.consecutive[slot] = this.bucketEnd[slot] = 0;
+    this.pastCalls[slot] = this.pastFails[slot] = this.oldest[slot] = 0;
+    this.retryAt[slot] = this.permits[slot] = this.passed[slot] = 0;
+    this.history.fill(0, slot * 2 * PAST, (slot + 1) * 2 * PAST);
+  }
+
+  private count(slot: number, verdict: number, now: number): string | undefined {
     if (verdict === NEUTRAL) return undefined;
-    if (now >= this.bucketEnd) this.rotate(now);
-    this.calls++;
+    if (now >= this.bucketEnd[slot]) this.rotate(slot, now);
+    this.calls[slot]++;
     if (verdict === SUCCESS) {
-      this.consecutive = 0;
+      this.consecutive[slot] = 0;
       return undefined;
     }
-    this.fails++;
-    this.consecutive++;
+    this.fails[slot]++;
+    const consecutive = ++this.consecutive[slot];
     const s = this.settings;
-    const requests = this.requests;
-    const failures = this.failures;
+    const requests = this.requests(slot);
+    const failures = this.failures(slot);
     let reason: string | undefined;
-    if (this.consecutive >= s.consecutiveFailures) reason = `${this.consecutive} consecutive failures`;
+    if (consecutive >= s.consecutiveFailures) reason = `${consecutive} consecutive failures`;
     else if (requests >= s.minRequests && failures >= s.failureRatio * requests) {
       reason = `failure ratio ${(failures / requests).toFixed(2)} over ${requests} calls`;
     }
-    if (reason) this.open(now);
+    if (reason) this.open(slot, now);
     return reason;
   }
 
-  /** Moves the window to the bucket holding `now`: the current bucket joins the history, the oldest leaves it. */
-  private rotate(now: number): void {
-    const steps = this.bucketEnd === 0 ? BUCKETS : Math.floor((now - this.bucketEnd) / this.width) + 1;
+  /** Moves the slot's window to the bucket holding `now`: the current bucket joins the history, the oldest leaves. */
+  private rotate(slot: number, now: number): void {
+    const end = this.bucketEnd[slot];
+    const steps = end === 0 ? BUCKETS : Math.floor((now - end) / this.width) + 1;
+    const base = slot * 2 * PAST;
+    const h = this.history;
     if (steps >= BUCKETS) {
-      this.reset();
-      this.bucketEnd = now + this.width;
+      h.fill(0, base, base + 2 * PAST);
+      this.calls[slot] = this.fails[slot] = this.pastCalls[slot] = this.pastFails[slot] = this.oldest[slot] = 0;
+      this.bucketEnd[slot] = now + this.width;
       return;
     }
-    const h = this.history;
     for (let i = 0; i < steps; i++) {
-      const at = this.oldest * 2;
-      this.pastCalls += this.calls - h[at];
-      this.pastFails += this.fails - h[at + 1];
-      h[at] = this.calls;
-      h[at + 1] = this.fails;
-      this.oldest = (this.oldest + 1) % (BUCKETS - 1);
-      this.calls = this.fails = 0;
+      const oldest = this.oldest[slot];
+      const at = base + oldest * 2;
+      this.pastCalls[slot] += this.calls[slot] - h[at];
+      this.pastFails[slot] += this.fails[slot] - h[at + 1];
+      h[at] = this.calls[slot];
+      h[at + 1] = this.fails[slot];
+      this.oldest[slot] = oldest + 1 === PAST ? 0 : oldest + 1;
+      this.calls[slot] = this.fails[slot] = 0;
     }
-    this.bucketEnd += steps * this.width;
+    this.bucketEnd[slot] = end + steps * this.width;
   }
 
-  private reset(): void {
-    this.history.fill(0);
-    this.calls = this.fails = this.pastCalls = this.pastFails = 0;
-    this.oldest = 0;
+  private open(slot: number, now: number): void {
+    this.state[slot] = OPEN;
+    this.retryAt[slot] = now + this.settings.pause;
+    this.permits[slot] = this.passed[slot] = 0;
   }
 
-  private open(now: number): void {
-    this.state = 'open';
-    this.retryAt = now + this.settings.pause;
-    this.permits = this.passed = 0;
-  }
-
-  private close(): void {
-    this.state = 'closed';
-    this.reset();
-    this.consecutive = 0;
-    this.bucketEnd = 0;
-    this.permits = this.passed = 0;
+  private grow(slot: number): void {
+    let capacity = Math.max(16, this.capacity * 2);
+    while (capacity <= slot) capacity *= 2;
+    const widen = <T extends Uint8Array | Int32Array>(a: T, per = 1): T => {
+      const b = new (a.constructor as new (n: number) => T)(capacity * per);
+      b.set(a);
+      return b;
+    };
+    this.state = widen(this.state);
+    this.seen = widen(this.seen);
+    this.calls = widen(this.calls);
+    this.fails = widen(this.fails);
+    this.consecutive = widen(this.consecutive);
+    this.bucketEnd = widen(this.bucketEnd);
+    this.pastCalls = widen(this.pastCalls);
+    this.pastFails = widen(this.pastFails);
+    this.oldest = widen(this.oldest);
+    this.retryAt = widen(this.retryAt);
+    this.permits = widen(this.permits);
+    this.passed = widen(this.passed);
+    this.history = widen(this.history, 2 * PAST);
+    this.capacity = capacity;
   }
 }

@@ -1,7 +1,7 @@
 import type { ServiceRecord } from '../registry/registry';
 import type { Ring } from './ring';
 import type { SelectedNode } from './selector';
-import { tagged, type NodeState, type ServiceState } from './state';
+import type { NodeTable, ServiceState } from './state';
 import type { WeightedCycle } from './strategies/weighted';
 
 /**
@@ -28,7 +28,9 @@ export class View {
   constructor(
     public records: ServiceRecord[],
     public nodes: SelectedNode[],
-    readonly states: NodeState[],
+    /** Each node's slot in `table` (see state.ts). */
+    readonly slots: Int32Array,
+    readonly table: NodeTable,
   ) {}
 
   /** Node weights from metadata `weight` (a positive integer, at most MAX_WEIGHT; anything else counts as 1). */
@@ -122,7 +124,8 @@ export function makeView(
   return new View(
     records,
     nodes,
-    nodes.map((n) => tagged(n, svc) ?? svc.node(n.id, n.address)),
+    Int32Array.from(nodes, (n) => svc.slotOf(n)),
+    svc.nodes,
   );
 }
 
@@ -142,42 +145,39 @@ function sameNodes(a: SelectedNode[], b: SelectedNode[]): boolean {
   return true;
 }
 
-/** True when a breaker keeps the node out for `endpoint`: open, or half-open with every trial permit out. */
-export function blocked(st: NodeState, endpoint: string): boolean {
-  const b = st.breaker(endpoint);
-  return b !== undefined && !b.admits();
-}
 
 /**
  * The candidates among `subset` (default: the whole view) for `endpoint`: nodes no breaker blocks and, unless that
  * leaves none, not cooling down. Empty when every node is blocked (the caller fails fast). `previous` is returned,
  * re-stamped, when the result is the same list.
  */
-export function candidatesOf(view: View, endpoint: string, epoch: number, previous?: Candidates, subset?: Int32Array): Candidates {
-  const states = view.states;
-  const total = subset ? subset.length : states.length;
+export function candidatesOf(svc: ServiceState, view: View, endpoint: string, previous?: Candidates, subset?: Int32Array): Candidates {
+  const slots = view.slots;
+  const coolUntil = svc.nodes.coolUntil;
+  const breakers = svc.breakersOf(endpoint); // undefined: no outcome reported for the endpoint yet, none can be open
+  const total = subset ? subset.length : slots.length;
   const open = new Int32Array(total);
   let openCount = 0;
   let healthyCount = 0;
   for (let k = 0; k < total; k++) {
     const i = subset ? subset[k] : k;
-    const st = states[i];
-    if (st.breakers !== undefined && blocked(st, endpoint)) continue;
+    if (breakers !== undefined && !breakers.admits(slots[i])) continue;
     open[openCount++] = i;
-    if (st.coolUntil === 0) healthyCount++;
+    if (coolUntil[slots[i]] === 0) healthyCount++;
   }
   let indices: Int32Array;
   if (healthyCount === openCount) indices = open.subarray(0, openCount);
   else if (healthyCount === 0) indices = open.subarray(0, openCount); // only cooling nodes: a suspect node beats none
   else {
     indices = new Int32Array(healthyCount);
-    for (let k = 0, j = 0; k < openCount; k++) if (states[open[k]].coolUntil === 0) indices[j++] = open[k];
+    for (let k = 0, j = 0; k < openCount; k++) if (coolUntil[slots[open[k]]] === 0) indices[j++] = open[k];
   }
+  const epoch = svc.epoch;
   if (previous && equal(previous.indices, indices)) {
     previous.epoch = epoch;
     return previous;
   }
-  const mask = new Uint8Array(states.length);
+  const mask = new Uint8Array(slots.length);
   for (let k = 0; k < indices.length; k++) mask[indices[k]] = 1;
   return new Candidates(view, indices.slice(), mask, epoch, subset, previous?.rotor);
 }

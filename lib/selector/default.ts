@@ -7,7 +7,7 @@ import { candidatesOf, makeView, viewKey, type Candidates, type View } from './c
 import { Health } from './health';
 import { hashString } from './ring';
 import type { BreakerListener, BreakerSnapshot, MarkInfo, Next, NodeFilter, SelectedNode, SelectOptions, Selector } from './selector';
-import { handedOut, ServiceState, tagged } from './state';
+import { handedOut, ServiceState } from './state';
 import { STRATEGIES, type Strategy } from './strategies';
 import { observe } from './strategies/latency';
 
@@ -79,17 +79,18 @@ export class DefaultSelector implements Selector {
 
   mark(service: string, node: SelectedNode, error?: Error, info?: MarkInfo): void {
     const svc = this.serviceOf(service);
-    const st = tagged(node, svc) ?? svc.nodes.get(node.id) ?? svc.node(node.id, node.address);
-    if (st.inflight > 0) st.inflight--;
+    const slot = svc.slotOf(node);
+    const nodes = svc.nodes;
+    if (nodes.inflight[slot] > 0) nodes.inflight[slot]--;
     const rtt = info?.rtt;
-    if (!this.breakersOn && rtt === undefined && error === undefined && st.coolUntil === 0) return;
+    if (!this.breakersOn && rtt === undefined && error === undefined && nodes.coolUntil[slot] === 0) return;
     const now = this.now();
-    if (rtt !== undefined) observe(st, rtt, now);
-    if (this.breakersOn) this.health.result(svc, st, info?.endpoint ?? '', verdictOf(error), now);
+    if (rtt !== undefined) observe(nodes, slot, rtt, now);
+    if (this.breakersOn) this.health.result(svc, slot, info?.endpoint ?? '', verdictOf(error), now);
     if (error === undefined) {
-      if (st.coolUntil !== 0) this.health.recovered(svc, st);
+      if (nodes.coolUntil[slot] !== 0) this.health.recovered(svc, slot);
     } else if (isConnectionError(error)) {
-      this.health.cool(svc, st, now);
+      this.health.cool(svc, slot, now);
       this.cache.invalidate(service);
     }
   }
@@ -98,9 +99,9 @@ export class DefaultSelector implements Selector {
     const now = this.now();
     for (const svc of this.services.values()) {
       let hit = 0;
-      for (const st of svc.nodes.values()) {
-        if (st.address !== address) continue;
-        this.health.cool(svc, st, now);
+      for (const slot of svc.nodes.slots.values()) {
+        if (svc.nodes.addresses[slot] !== address) continue;
+        this.health.cool(svc, slot, now);
         hit++;
       }
       if (hit === 0) continue;
@@ -148,17 +149,18 @@ export class DefaultSelector implements Selector {
         if (c.count === 0) return undefined;
         let i = strategy.pick(c, attempt, key);
         if (i === last && c.count > 1) i = c.after(i);
-        const st = c.view.states[i];
+        const view = c.view;
+        const slot = view.slots[i];
         // Only while some breaker of the service is not closed: the node may have opened since the list was made,
         // and a half-open node hands out a limited number of trial permits.
-        if (svc.unsettled !== 0 && !this.health.admit(svc, st, endpoint)) {
+        if (svc.unsettled !== 0 && !this.health.admit(svc, slot, endpoint)) {
           c = this.refreshed(svc, c, endpoint);
           continue;
         }
         attempt++;
         last = i;
-        st.inflight++;
-        return c.view.nodes[i];
+        view.table.inflight[slot]++;
+        return view.nodes[i];
       }
       return undefined;
     };
@@ -178,13 +180,13 @@ export class DefaultSelector implements Selector {
   private refreshed(svc: ServiceState, c: Candidates, endpoint: string): Candidates {
     this.expire(svc);
     if (c.epoch === svc.epoch) return c;
-    return c.subset ? candidatesOf(c.view, endpoint, svc.epoch, c, c.subset) : this.candidates(svc, c.view, endpoint);
+    return c.subset ? candidatesOf(svc, c.view, endpoint, c, c.subset) : this.candidates(svc, c.view, endpoint);
   }
 
   private candidates(svc: ServiceState, view: View, endpoint: string): Candidates {
     const cached = view.byEndpoint.get(endpoint);
     if (cached !== undefined && cached.epoch === svc.epoch) return cached;
-    const c = candidatesOf(view, endpoint, svc.epoch, cached);
+    const c = candidatesOf(svc, view, endpoint, cached);
     if (c !== cached) view.byEndpoint.set(endpoint, c);
     return c;
   }
@@ -200,7 +202,7 @@ export class DefaultSelector implements Selector {
     }
     if (kept.size === 0) throw this.noNodes(svc.name, options);
     const subset = Int32Array.from(kept).sort();
-    return candidatesOf(view, endpoint, svc.epoch, undefined, subset);
+    return candidatesOf(svc, view, endpoint, undefined, subset);
   }
 
   private viewOf(svc: ServiceState, records: ServiceRecord[], options: SelectOptions): View {
@@ -229,11 +231,11 @@ export class DefaultSelector implements Selector {
     const present = new Set<string>();
     for (const r of records) {
       for (const n of r.nodes) {
-        all.push(handedOut(n, r.version, svc.node(n.id, n.address)));
+        all.push(handedOut(n, r.version, svc.nodes.slot(n.id, n.address)));
         present.add(n.id);
       }
     }
-    for (const st of svc.nodes.values()) if (!present.has(st.id)) svc.forget(st);
+    for (const [id, slot] of svc.nodes.slots) if (!present.has(id)) svc.forget(slot);
     svc.records = records;
     svc.all = all;
   }

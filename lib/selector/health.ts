@@ -1,7 +1,7 @@
 import type { Logger } from '../observe/logger';
-import { Breaker, type BreakerSettings } from './breaker';
-import type { BreakerListener, BreakerSnapshot, BreakerState } from './selector';
-import type { NodeState, ServiceState } from './state';
+import { BreakerTable, CLOSED, OPEN, STATE_NAMES, type BreakerSettings } from './breaker';
+import type { BreakerEvent, BreakerListener, BreakerSnapshot } from './selector';
+import type { ServiceState } from './state';
 
 /**
  * Node health as selection sees it: breakers per node and endpoint, and the short cool-down after a connection-level
@@ -21,65 +21,67 @@ export class Health {
     private readonly logger: Logger,
   ) {}
 
-  /** Feeds one attempt's verdict to the node's breaker for `endpoint` (created on first use). */
-  result(svc: ServiceState, st: NodeState, endpoint: string, verdict: number, now: number): void {
-    const b = st.breaker(endpoint) ?? st.addBreaker(new Breaker(this.settings!, endpoint));
-    const from = b.state;
-    if (from === 'closed') {
+  /** Feeds one attempt's verdict to the breaker of node `slot` for `endpoint`. */
+  result(svc: ServiceState, slot: number, endpoint: string, verdict: number, now: number): void {
+    let table = svc.breakersOf(endpoint);
+    if (table === undefined) svc.breakers.set(endpoint, (table = new BreakerTable(this.settings!, endpoint)));
+    const from = table.stateOf(slot);
+    if (from === CLOSED) {
       // The hot path: a closed breaker counting an outcome; anything more happens only when it opens.
-      const reason = b.result(verdict, now);
-      if (reason) this.changed(svc, st, b, from, reason);
+      const reason = table.result(slot, verdict, now);
+      if (reason) this.changed(svc, slot, table, from, reason);
       return;
     }
-    const admitted = b.admits();
-    const reason = b.result(verdict, now);
-    if (reason) this.changed(svc, st, b, from, reason);
-    else if (admitted !== b.admits()) svc.epoch++; // a trial permit came back: the node may be handed out again
+    const admitted = table.admits(slot);
+    const reason = table.result(slot, verdict, now);
+    if (reason) this.changed(svc, slot, table, from, reason);
+    else if (admitted !== table.admits(slot)) svc.epoch++; // a trial permit came back: the node may be handed out again
   }
 
   /**
-   * Whether `next()` may hand the node out for `endpoint` now, taking a half-open trial permit if so. Only asked
+   * Whether `next()` may hand node `slot` out for `endpoint` now, taking a half-open trial permit if so. Only asked
    * while the service has a breaker that is not closed.
    */
-  admit(svc: ServiceState, st: NodeState, endpoint: string): boolean {
-    const b = st.breaker(endpoint);
-    if (b === undefined || b.state === 'closed') return true;
-    if (!b.admits()) return false;
-    b.take();
-    if (!b.admits()) svc.epoch++; // the last permit is out: the node leaves the candidates until one comes back
+  admit(svc: ServiceState, slot: number, endpoint: string): boolean {
+    const table = svc.breakersOf(endpoint);
+    if (table === undefined || table.stateOf(slot) === CLOSED) return true;
+    if (!table.admits(slot)) return false;
+    table.take(slot);
+    if (!table.admits(slot)) svc.epoch++; // the last permit is out: the node leaves the candidates until one returns
     return true;
   }
 
   /** Starts (or extends) the node's cool-down. */
-  cool(svc: ServiceState, st: NodeState, now: number): void {
+  cool(svc: ServiceState, slot: number, now: number): void {
+    if (this.coolDown <= 0) return;
     const until = now + this.coolDown;
-    if (st.coolUntil === 0) svc.epoch++;
-    st.coolUntil = until;
-    this.schedule(svc, st, until);
+    const nodes = svc.nodes;
+    if (nodes.coolUntil[slot] === 0) svc.epoch++;
+    nodes.coolUntil[slot] = until;
+    this.schedule(svc, slot, until);
   }
 
   /** Ends the node's cool-down early (it answered). */
-  recovered(svc: ServiceState, st: NodeState): void {
-    st.coolUntil = 0;
+  recovered(svc: ServiceState, slot: number): void {
+    svc.nodes.coolUntil[slot] = 0;
     svc.epoch++;
   }
 
   /** Applies every deadline that has passed: cool-downs end, open breakers go half-open. */
   expire(svc: ServiceState, now: number): void {
     let next = Number.POSITIVE_INFINITY;
-    for (const st of svc.timed) {
+    for (const slot of svc.timed) {
       let pending = Number.POSITIVE_INFINITY;
-      if (st.coolUntil !== 0) {
-        if (st.coolUntil <= now) this.recovered(svc, st);
-        else pending = st.coolUntil;
+      const until = svc.nodes.coolUntil[slot];
+      if (until !== 0) {
+        if (until <= now) this.recovered(svc, slot);
+        else pending = until;
       }
-      if (st.breakers) {
-        for (const b of st.breakers) {
-          if (b.wake(now)) this.changed(svc, st, b, 'open', 'pause over');
-          else if (b.state === 'open') pending = Math.min(pending, b.retryAt);
-        }
+      for (const table of svc.breakers.values()) {
+        if (table.wake(slot, now)) this.changed(svc, slot, table, OPEN, 'pause over');
+        else if (table.stateOf(slot) === OPEN) pending = Math.min(pending, table.retryAtOf(slot));
       }
-      if (pending === Number.POSITIVE_INFINITY) svc.timed.delete(st);
+      if (pending === Number.POSITIVE_INFINITY) svc.timed.delete(slot);
       else next = Math.min(next, pending);
     }
     svc.nextDeadline = next;
@@ -93,19 +95,20 @@ export class Health {
   snapshot(services: Iterable<ServiceState>): BreakerSnapshot[] {
     const out: BreakerSnapshot[] = [];
     for (const svc of services) {
-      for (const st of svc.nodes.values()) {
-        if (!st.breakers) continue;
-        for (const b of st.breakers) {
+      for (const [endpoint, table] of svc.breakers) {
+        for (const [id, slot] of svc.nodes.slots) {
+          if (!table.known(slot)) continue;
+          const state = table.stateOf(slot);
           out.push({
             service: svc.name,
-            endpoint: b.endpoint,
-            node: st.id,
-            address: st.address,
-            state: b.state,
-            requests: b.requests,
-            failures: b.failures,
-            consecutiveFailures: b.consecutive,
-            retryAt: b.state === 'open' ? b.retryAt + this.base : 0,
+            endpoint,
+            node: id,
+            address: svc.nodes.addresses[slot],
+            state: STATE_NAMES[state],
+            requests: table.requests(slot),
+            failures: table.failures(slot),
+            consecutiveFailures: table.consecutiveFailures(slot),
+            retryAt: state === OPEN ? table.retryAtOf(slot) + this.base : 0,
           });
         }
       }
@@ -117,20 +120,28 @@ export class Health {
     this.listeners.clear();
   }
 
-  private schedule(svc: ServiceState, st: NodeState, at: number): void {
-    svc.timed.add(st);
+  private schedule(svc: ServiceState, slot: number, at: number): void {
+    svc.timed.add(slot);
     if (at < svc.nextDeadline) svc.nextDeadline = at;
   }
 
-  private changed(svc: ServiceState, st: NodeState, b: Breaker, from: BreakerState, reason: string): void {
-    const to = b.state;
-    if (from === 'closed') svc.unsettled++;
-    else if (to === 'closed') svc.unsettled--;
-    if (to === 'open') this.schedule(svc, st, b.retryAt);
+  private changed(svc: ServiceState, slot: number, table: BreakerTable, fromState: number, reason: string): void {
+    const toState = table.stateOf(slot);
+    if (fromState === CLOSED) svc.unsettled++;
+    else if (toState === CLOSED) svc.unsettled--;
+    if (toState === OPEN) this.schedule(svc, slot, table.retryAtOf(slot));
     svc.epoch++;
-    const event = { service: svc.name, endpoint: b.endpoint, node: st.id, address: st.address, from, to, reason };
-    if (to === 'open') this.logger.warn(event, 'circuit breaker open: node out of selection for the endpoint');
-    else if (to === 'closed') this.logger.info(event, 'circuit breaker closed');
+    const event: BreakerEvent = {
+      service: svc.name,
+      endpoint: table.endpoint,
+      node: svc.nodes.ids[slot]!,
+      address: svc.nodes.addresses[slot],
+      from: STATE_NAMES[fromState],
+      to: STATE_NAMES[toState],
+      reason,
+    };
+    if (toState === OPEN) this.logger.warn(event, 'circuit breaker open: node out of selection for the endpoint');
+    else if (toState === CLOSED) this.logger.info(event, 'circuit breaker closed');
     else this.logger.info(event, 'circuit breaker half-open: letting trial calls through');
     for (const listener of this.listeners) {
       try {

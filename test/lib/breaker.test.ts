@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { errors, RpcError } from '../../lib';
-import { Breaker, breakerSettings, FAILURE, NEUTRAL, SUCCESS, verdictOf } from '../../lib/selector/breaker';
+import { BreakerTable, breakerSettings, CLOSED, FAILURE, NEUTRAL, OPEN, SUCCESS, verdictOf } from '../../lib/selector/breaker';
 import type { DefaultSelector } from '../../lib/selector/default';
 import type { BreakerEvent, SelectOptions } from '../../lib/selector/selector';
 import { call, closeSelectors, countIds, manualClock, nextOf, selectorOver } from './selector-setup';
@@ -47,30 +47,33 @@ describe('what counts as a failure', () => {
 
 describe('the breaker alone', () => {
   test('the failure ratio counts only the rolling window', () => {
-    const b = new Breaker(breakerSettings({ window: 1000, minRequests: 4, failureRatio: 0.5, consecutiveFailures: 100 }), 'e');
+    const b = new BreakerTable(breakerSettings({ window: 1000, minRequests: 4, failureRatio: 0.5, consecutiveFailures: 100 }), 'e');
     let t = 0;
     // 3 failures then 97 successes: 3% over the window, closed.
-    for (let i = 0; i < 3; i++) expect(b.result(FAILURE, t)).toBeUndefined();
-    for (let i = 0; i < 97; i++) b.result(SUCCESS, t);
-    expect(b.requests).toBe(100);
+    for (let i = 0; i < 3; i++) expect(b.result(7, FAILURE, t)).toBeUndefined();
+    for (let i = 0; i < 97; i++) b.result(7, SUCCESS, t);
+    expect(b.requests(7)).toBe(100);
     // A second later the old calls have left the window: 2 failures out of 4 is 50%.
     t += 1000;
-    b.result(SUCCESS, t);
-    b.result(FAILURE, t);
-    b.result(SUCCESS, t);
-    expect(b.requests).toBe(3);
-    expect(b.result(FAILURE, t)).toBe('failure ratio 0.50 over 4 calls');
-    expect(b.state).toBe('open');
+    b.result(7, SUCCESS, t);
+    b.result(7, FAILURE, t);
+    b.result(7, SUCCESS, t);
+    expect(b.requests(7)).toBe(3);
+    expect(b.result(7, FAILURE, t)).toBe('failure ratio 0.50 over 4 calls');
+    expect(b.stateOf(7)).toBe(OPEN);
+    expect(b.stateOf(6)).toBe(CLOSED); // another node's breaker
   });
 
   test('buckets leave the window one by one as time passes', () => {
-    const b = new Breaker(breakerSettings({ window: 1000, minRequests: 1000, consecutiveFailures: 1000 }), 'e');
-    for (let t = 0; t < 1000; t += 100) b.result(FAILURE, t); // one failure in each of the ten buckets
-    expect(b.failures).toBe(10);
-    b.result(SUCCESS, 1000); // the first bucket leaves
-    expect([b.failures, b.requests]).toEqual([9, 10]);
-    b.result(SUCCESS, 1450); // four more leave
-    expect([b.failures, b.requests]).toEqual([5, 7]);
+    const b = new BreakerTable(breakerSettings({ window: 1000, minRequests: 1000, consecutiveFailures: 1000 }), 'e');
+    for (let t = 0; t < 1000; t += 100) b.result(0, FAILURE, t); // one failure in each of the ten buckets
+    expect(b.failures(0)).toBe(10);
+    b.result(0, SUCCESS, 1000); // the first bucket leaves
+    expect([b.failures(0), b.requests(0)]).toEqual([9, 10]);
+    b.result(0, SUCCESS, 1450); // four more leave
+    expect([b.failures(0), b.requests(0)]).toEqual([5, 7]);
+    b.result(0, SUCCESS, 5000); // all of them
+    expect([b.failures(0), b.requests(0)]).toEqual([0, 1]);
   });
 });
 

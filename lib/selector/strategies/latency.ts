@@ -1,5 +1,5 @@
 import type { Candidates } from '../candidates';
-import type { NodeState } from '../state';
+import type { NodeTable } from '../state';
 import { nextTurn, SCAN_LIMIT, twoCandidates, type Strategy, type StrategyContext } from './strategy';
 
 /**
@@ -15,17 +15,18 @@ export const EWMA_ALPHA = 0.3;
 /** A sample older than this no longer describes the node: it is measured again. */
 export const STALE_AFTER = 10_000;
 
-/** Feeds one observed round trip (ms) into the node's average, kept in whole µs (see state.ts). */
-export function observe(st: NodeState, rtt: number, now: number): void {
+/** Feeds one observed round trip (ms) into the average of node `slot`, kept in whole µs (see state.ts). */
+export function observe(table: NodeTable, slot: number, rtt: number, now: number): void {
   const us = Math.round(rtt * 1000);
-  if (now - st.sampledAt > STALE_AFTER) st.ewma = us;
-  else st.ewma += Math.round(EWMA_ALPHA * (us - st.ewma));
-  st.sampledAt = now;
+  if (now - table.sampledAt[slot] > STALE_AFTER) table.ewma[slot] = us;
+  else table.ewma[slot] += Math.round(EWMA_ALPHA * (us - table.ewma[slot]));
+  table.sampledAt[slot] = now;
 }
 
-function cost(st: NodeState, now: number): number {
-  if (now - st.sampledAt > STALE_AFTER) return st.inflight === 0 ? -1 : 1e15 + st.inflight; // measure it, once
-  return st.ewma * (st.inflight + 1);
+function cost(table: NodeTable, slot: number, now: number): number {
+  const inflight = table.inflight[slot];
+  if (now - table.sampledAt[slot] > STALE_AFTER) return inflight === 0 ? -1 : 1e15 + inflight; // measure it, once
+  return table.ewma[slot] * (inflight + 1);
 }
 
 export function latency(ctx: StrategyContext): Strategy {
@@ -41,13 +42,13 @@ export function latency(ctx: StrategyContext): Strategy {
 
 function scan(c: Candidates, now: number): number {
   const { indices, count } = c;
-  const states = c.view.states;
+  const { slots, table } = c.view;
   const start = nextTurn(c) % count;
   let best = indices[start];
-  let lowest = cost(states[best], now);
+  let lowest = cost(table, slots[best], now);
   for (let k = 1; k < count; k++) {
     const i = indices[(start + k) % count];
-    const x = cost(states[i], now);
+    const x = cost(table, slots[i], now);
     if (x < lowest) {
       best = i;
       lowest = x;
@@ -58,6 +59,6 @@ function scan(c: Candidates, now: number): number {
 
 function sample(c: Candidates, now: number, pair: Int32Array): number {
   twoCandidates(c, pair);
-  const states = c.view.states;
-  return cost(states[pair[1]], now) < cost(states[pair[0]], now) ? pair[1] : pair[0];
+  const { slots, table } = c.view;
+  return cost(table, slots[pair[1]], now) < cost(table, slots[pair[0]], now) ? pair[1] : pair[0];
 }

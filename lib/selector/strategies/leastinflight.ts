@@ -16,15 +16,17 @@ export const leastInflight: Strategy = {
 
 function scan(c: Candidates): number {
   const { indices, count } = c;
-  const states = c.view.states;
+  const { slots, table } = c.view;
+  const inflight = table.inflight;
   const start = nextTurn(c) % count;
   let best = indices[start];
-  let least = states[best].inflight;
+  let least = inflight[slots[best]];
   for (let k = 1; k < count && least > 0; k++) {
     const i = indices[(start + k) % count];
-    if (states[i].inflight < least) {
+    const n = inflight[slots[i]];
+    if (n < least) {
       best = i;
-      least = states[i].inflight;
+      least = n;
     }
   }
   return best;
@@ -34,6 +36,6 @@ const pair = new Int32Array(2);
 
 function sample(c: Candidates): number {
   twoCandidates(c, pair);
-  const states = c.view.states;
-  return states[pair[1]].inflight < states[pair[0]].inflight ? pair[1] : pair[0];
+  const { slots, table } = c.view;
+  return table.inflight[slots[pair[1]]] < table.inflight[slots[pair[0]]] ? pair[1] : pair[0];
 }
