@@ -227,6 +227,7 @@ export class DefaultSelector implements Selector {
 
   /** A new record array from the cache: flatten it once, and forget nodes that left. */
   private adopt(svc: ServiceState, records: ServiceRecord[]): void {
+    svc.nodes.recycle();
     const all: SelectedNode[] = [];
     const present = new Set<string>();
     for (const r of records) {

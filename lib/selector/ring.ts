@@ -38,24 +38,34 @@ export interface Ring {
 /** Builds the ring over the node ids (the index in `ids` is what `owners` holds). */
 export function buildRing(ids: readonly string[]): Ring {
   const n = ids.length * REPLICAS;
-  // Each point is packed as position * 2^21 + owner in one double (53 bits exact), so one numeric sort orders them.
-  if (ids.length >= 1 << 21) throw new Error(`hash ring: too many nodes (${ids.length})`);
-  const packed = new Float64Array(n);
+  let points = new Uint32Array(n);
+  let owners = new Int32Array(n);
   let k = 0;
   for (let owner = 0; owner < ids.length; owner++) {
     // Double hashing: points h1 + r*h2 are distinct per node (h2 odd), and two ids share all their points only if
     // both 32-bit hashes collide.
     const h1 = hashString(ids[owner]);
     const h2 = hashString(ids[owner], 0x9747b28c) | 1;
-    for (let r = 0; r < REPLICAS; r++) packed[k++] = mix((h1 + Math.imul(r, h2)) | 0) * 2097152 + owner;
+    for (let r = 0; r < REPLICAS; r++) {
+      points[k] = mix((h1 + Math.imul(r, h2)) | 0);
+      owners[k++] = owner;
+    }
   }
-  packed.sort();
-  const points = new Uint32Array(n);
-  const owners = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const p = Math.floor(packed[i] / 2097152);
-    points[i] = p;
-    owners[i] = packed[i] - p * 2097152;
+  // A radix sort (three passes of 11 bits) rather than a comparison sort: on 10,000 nodes (a million points) it
+  // builds the ring in a few tens of ms instead of a few hundred. Stable, so equal points keep the lower owner first.
+  const spare = { points: new Uint32Array(n), owners: new Int32Array(n) };
+  const count = new Uint32Array(2049);
+  for (let shift = 0; shift < 32; shift += 11) {
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[((points[i] >>> shift) & 2047) + 1]++;
+    for (let b = 1; b <= 2048; b++) count[b] += count[b - 1];
+    for (let i = 0; i < n; i++) {
+      const at = count[(points[i] >>> shift) & 2047]++;
+      spare.points[at] = points[i];
+      spare.owners[at] = owners[i];
+    }
+    [points, spare.points] = [spare.points, points];
+    [owners, spare.owners] = [spare.owners, owners];
   }
   const bits = Math.max(1, Math.min(16, Math.floor(Math.log2(Math.max(n, 2))) - 2));
   const slices = 1 << bits;

@@ -31,6 +31,9 @@ export class NodeTable {
   readonly addresses: string[] = [];
   readonly slots = new Map<string, number>();
   private readonly free: number[] = [];
+  /** Slots released since the last `recycle()`: a call still retrying on a node that just left must not count
+   *  against a newcomer in the same slot, so a slot waits one registry change before it is reused. */
+  private readonly released: number[] = [];
   capacity = 0;
 
   /** The slot of node `id`, allocated on first sight. */
@@ -52,7 +55,12 @@ export class NodeTable {
     this.ids[slot] = undefined;
     this.inflight[slot] = this.ewma[slot] = this.coolUntil[slot] = 0;
     this.sampledAt[slot] = NEVER;
-    this.free.push(slot);
+    this.released.push(slot);
+  }
+
+  /** Makes the slots released before now reusable. */
+  recycle(): void {
+    for (const slot of this.released.splice(0)) this.free.push(slot);
   }
 
   private grow(capacity: number): void {

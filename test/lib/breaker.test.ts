@@ -4,6 +4,7 @@ import { errors, RpcError } from '../../lib';
 import { BreakerTable, breakerSettings, CLOSED, FAILURE, NEUTRAL, OPEN, SUCCESS, verdictOf } from '../../lib/selector/breaker';
 import type { DefaultSelector } from '../../lib/selector/default';
 import type { BreakerEvent, SelectOptions } from '../../lib/selector/selector';
+import { eventually } from '../helpers/process';
 import { call, closeSelectors, countIds, manualClock, nextOf, selectorOver } from './selector-setup';
 
 afterEach(closeSelectors);
@@ -219,6 +220,21 @@ describe('breakers in the selector', () => {
       [30, 'b', 'e'],
     ]);
     expect(lines[0].msg).toMatch(/circuit breaker open/);
+  });
+
+  test('a node that leaves the registry is forgotten, breaker and all; one that joins starts closed', async () => {
+    const { selector, registry, cache } = await selectorOver(three, { breaker: { consecutiveFailures: 1 } });
+    await outcomes(selector, 'a', [fail]);
+    await outcomes(selector, 'b', [undefined]);
+    expect(selector.breakerStates().map((b) => `${b.node}:${b.state}`).sort()).toEqual(['a:open', 'b:closed']);
+    for (let generation = 0; generation < 5; generation++) {
+      const old = generation === 0 ? 'a' : `new${generation - 1}`;
+      await registry.deregister({ name: 's', version: '1', metadata: {}, endpoints: [], nodes: [{ id: old, address: '', metadata: {} }] });
+      await registry.register({ name: 's', version: '1', metadata: {}, endpoints: [], nodes: [{ id: `new${generation}`, address: `10.0.0.${generation}:1`, metadata: {} }] });
+      await eventually(async () => (await cache.getService('s'))[0].nodes.some((n) => n.id === `new${generation}`) && (await cache.getService('s'))[0].nodes.length === 3);
+      expect(await reachable(selector)).toEqual(new Set(['b', 'c', `new${generation}`]));
+    }
+    expect(selector.breakerStates().map((b) => `${b.node}:${b.state}`).sort()).toEqual(['b:closed', 'c:closed', 'new4:closed']);
   });
 
   test('breaker: false turns them off', async () => {
