@@ -78,95 +78,111 @@ export const OPEN = 1;
 export const HALF_OPEN = 2;
 export const STATE_NAMES: readonly BreakerState[] = ['closed', 'open', 'half-open'];
 
+// A breaker's fields, at slot * STRIDE in three arrays by how often they are used. `hot` (Int32Array): what counting
+// a success reads and writes, 16 bytes side by side: FLAGS holds the state (CLOSED, OPEN or HALF_OPEN) + SEEN once an
+// outcome was reported; BUCKET is the number of the window's current bucket (see `bucketOf`). `warm` (Float64Array):
+// what a failure or the window moving needs. `cold`: what only an open or half-open breaker needs.
+const FLAGS = 0;
+const BUCKET = 1;
+const CALLS = 2;
+const CONSECUTIVE = 3;
+const FAILS = 0;
+const PAST_CALLS = 1;
+const PAST_FAILS = 2;
+const OLDEST = 3;
+const RETRY_AT = 0;
+const PERMITS = 1;
+const PASSED = 2;
+const STRIDE = 4;
+const SEEN = 4;
+/** BUCKET of a breaker that has no window yet: any real bucket is far enough after it to start afresh. */
+const NO_BUCKET = -(2 ** 31);
+/** Bucket numbers are counted from the table's `origin` so they stay 32-bit; past this, the origin moves on. */
+const REBASE_AT = 2 ** 30;
+
 /**
- * The breakers of one endpoint of one service, one per node slot (see state.ts), kept as typed arrays so counting a
- * call touches a few entries of arrays that stay in cache, never an object per node.
- *
- * Per slot, closed: the current bucket's calls and failures, the consecutive failures, the end of the current bucket,
- * and the sums of the older buckets (their values sit in `history`, touched only when the window moves, once per
- * bucket width). Open: when the pause ends. Half-open: trial permits out and trials passed.
+ * The breakers of one endpoint of one service, one per node slot (see state.ts), as typed arrays: counting a
+ * successful call touches 32 bytes of an array that stays in cache, never an object per node. The window's current
+ * bucket is counted in CALLS/FAILS; the older buckets' sums in PAST_*, their values in `history` (touched only when
+ * the window moves, once per bucket width).
  */
 export class BreakerTable {
-  private state = new Uint8Array(0);
-  /** 1 once an outcome was reported for the slot: the breakers that exist, for snapshots. */
-  private seen = new Uint8Array(0);
-  private calls = new Int32Array(0);
-  private fails = new Int32Array(0);
-  private consecutive = new Int32Array(0);
-  private bucketEnd = new Int32Array(0);
-  private pastCalls = new Int32Array(0);
-  private pastFails = new Int32Array(0);
-  private oldest = new Int32Array(0);
-  private retryAt = new Int32Array(0);
-  private permits = new Int32Array(0);
-  private passed = new Int32Array(0);
+  private hot = new Int32Array(0);
+  private warm = new Float64Array(0);
+  private cold = new Float64Array(0);
   private history = new Int32Array(0);
   private capacity = 0;
+  /** Buckets are the stretches [k * width, (k + 1) * width) of the clock, numbered from `origin`. */
   private readonly width: number;
+  private origin: number | undefined = undefined;
   private readonly trials: number;
 
   constructor(
     private readonly settings: BreakerSettings,
     readonly endpoint: string,
   ) {
-    this.width = Math.max(1, Math.round(settings.window / BUCKETS)); // whole ms: integer arithmetic
+    this.width = settings.window / BUCKETS;
     this.trials = settings.halfOpenTrials;
   }
 
+  /** True once an outcome was reported for the slot: the breakers that exist, for snapshots. */
   known(slot: number): boolean {
-    return slot < this.capacity && this.seen[slot] === 1;
+    return slot < this.capacity && this.hot[slot * STRIDE + FLAGS] >= SEEN;
   }
 
   /** CLOSED, OPEN or HALF_OPEN. */
   stateOf(slot: number): number {
-    return slot < this.capacity ? this.state[slot] : CLOSED;
+    return slot < this.capacity ? this.hot[slot * STRIDE + FLAGS] % SEEN : CLOSED;
   }
 
   /** True when selection may hand the node out: closed, or half-open with a trial permit left. */
   admits(slot: number): boolean {
-    if (slot >= this.capacity) return true;
-    const s = this.state[slot];
-    return s === CLOSED || (s === HALF_OPEN && this.permits[slot] < this.trials);
+    const s = this.stateOf(slot);
+    return s === CLOSED || (s === HALF_OPEN && this.cold[slot * STRIDE + PERMITS] < this.trials);
   }
 
   /** A half-open trial permit, taken when `next()` hands the node out. */
   take(slot: number): void {
-    this.permits[slot]++;
+    this.cold[slot * STRIDE + PERMITS]++;
   }
 
   requests(slot: number): number {
-    return slot < this.capacity ? this.pastCalls[slot] + this.calls[slot] : 0;
+    return slot < this.capacity ? this.warm[slot * STRIDE + PAST_CALLS] + this.hot[slot * STRIDE + CALLS] : 0;
   }
 
   failures(slot: number): number {
-    return slot < this.capacity ? this.pastFails[slot] + this.fails[slot] : 0;
+    return slot < this.capacity ? this.warm[slot * STRIDE + PAST_FAILS] + this.warm[slot * STRIDE + FAILS] : 0;
   }
 
   consecutiveFailures(slot: number): number {
-    return slot < this.capacity ? this.consecutive[slot] : 0;
+    return slot < this.capacity ? this.hot[slot * STRIDE + CONSECUTIVE] : 0;
   }
 
   /** Open: when the pause ends. */
   retryAtOf(slot: number): number {
-    return this.retryAt[slot];
+    return this.cold[slot * STRIDE + RETRY_AT];
   }
 
   /** Feeds one attempt's verdict; returns the reason when the state changed, undefined otherwise. */
   result(slot: number, verdict: number, now: number): string | undefined {
     if (slot >= this.capacity) this.grow(slot);
-    this.seen[slot] = 1;
-    const state = this.state[slot];
+    const at = slot * STRIDE;
+    const hot = this.hot;
+    const flags = hot[at + FLAGS];
+    if (flags < SEEN) hot[at + FLAGS] = flags + SEEN;
+    const state = flags % SEEN;
     if (state === CLOSED) return this.count(slot, verdict, now);
     if (state === OPEN) return undefined; // an attempt handed out before the breaker opened: already judged
-    if (this.permits[slot] > 0) this.permits[slot]--;
+    const c = slot * STRIDE;
+    if (this.cold[c + PERMITS] > 0) this.cold[c + PERMITS]--;
     if (verdict === FAILURE) {
       this.open(slot, now);
       return 'trial failed';
     }
-    if (verdict === SUCCESS && ++this.passed[slot] >= this.trials) {
-      const passed = this.passed[slot];
+    if (verdict === SUCCESS && ++this.cold[c + PASSED] >= this.trials) {
+      const passed = this.cold[c + PASSED];
       this.clear(slot);
-      this.seen[slot] = 1;
+      hot[at + FLAGS] = CLOSED + SEEN;
       return `${passed} trials passed`;
     }
     return undefined;
@@ -174,33 +190,35 @@ export class BreakerTable {
 
   /** Open and the pause is over: go half-open. Returns true when it did. */
   wake(slot: number, now: number): boolean {
-    if (this.stateOf(slot) !== OPEN || now < this.retryAt[slot]) return false;
-    this.state[slot] = HALF_OPEN;
-    this.permits[slot] = this.passed[slot] = 0;
+    if (this.stateOf(slot) !== OPEN || now < this.retryAtOf(slot)) return false;
+    this.setState(slot, HALF_OPEN);
+    this.cold[slot * STRIDE + PERMITS] = this.cold[slot * STRIDE + PASSED] = 0;
     return true;
   }
 
   /** Back to a fresh closed breaker (a node closing, or leaving). */
   clear(slot: number): void {
     if (slot >= this.capacity) return;
-    this.state[slot] = CLOSED;
-    this.seen[slot] = 0;
-    this.calls[slot] = this.fails[slot] = this.consecutive[slot] = this.bucketEnd[slot] = 0;
-    this.pastCalls[slot] = this.pastFails[slot] = this.oldest[slot] = 0;
-    this.retryAt[slot] = this.permits[slot] = this.passed[slot] = 0;
+    this.hot.fill(0, slot * STRIDE, (slot + 1) * STRIDE);
+    this.hot[slot * STRIDE + BUCKET] = NO_BUCKET;
+    this.warm.fill(0, slot * STRIDE, (slot + 1) * STRIDE);
+    this.cold.fill(0, slot * STRIDE, (slot + 1) * STRIDE);
     this.history.fill(0, slot * 2 * PAST, (slot + 1) * 2 * PAST);
   }
 
   private count(slot: number, verdict: number, now: number): string | undefined {
     if (verdict === NEUTRAL) return undefined;
-    if (now >= this.bucketEnd[slot]) this.rotate(slot, now);
-    this.calls[slot]++;
+    const at = slot * STRIDE;
+    const hot = this.hot;
+    const bucket = this.bucketOf(now);
+    if (bucket !== hot[at + BUCKET]) this.rotate(slot, bucket);
+    hot[at + CALLS]++;
     if (verdict === SUCCESS) {
-      this.consecutive[slot] = 0;
+      hot[at + CONSECUTIVE] = 0;
       return undefined;
     }
-    this.fails[slot]++;
-    const consecutive = ++this.consecutive[slot];
+    this.warm[at + FAILS]++;
+    const consecutive = ++hot[at + CONSECUTIVE];
     const s = this.settings;
     const requests = this.requests(slot);
     const failures = this.failures(slot);
@@ -213,58 +231,80 @@ export class BreakerTable {
     return reason;
   }
 
-  /** Moves the slot's window to the bucket holding `now`: the current bucket joins the history, the oldest leaves. */
-  private rotate(slot: number, now: number): void {
-    const end = this.bucketEnd[slot];
-    const steps = end === 0 ? BUCKETS : Math.floor((now - end) / this.width) + 1;
+  /** The number of the bucket holding `now`. */
+  private bucketOf(now: number): number {
+    const k = Math.floor(now / this.width);
+    this.origin ??= k;
+    const bucket = k - this.origin;
+    if (bucket < REBASE_AT) return bucket;
+    this.rebase(REBASE_AT / 2);
+    return k - this.origin;
+  }
+
+  /** Moves the origin `by` buckets on (once in 2^29 buckets: every 6 days with a 1 ms bucket, 17 years with 1 s). */
+  private rebase(by: number): void {
+    this.origin! += by;
+    const hot = this.hot;
+    for (let at = BUCKET; at < hot.length; at += STRIDE) hot[at] = Math.max(NO_BUCKET, hot[at] - by);
+  }
+
+  /** Moves the slot's window to `bucket`: the current bucket joins the history, the oldest leaves. */
+  private rotate(slot: number, bucket: number): void {
+    const at = slot * STRIDE;
+    const { hot, warm } = this;
+    const steps = bucket - hot[at + BUCKET];
+    hot[at + BUCKET] = bucket;
     const base = slot * 2 * PAST;
     const h = this.history;
-    if (steps >= BUCKETS) {
+    if (steps >= BUCKETS || steps < 0) {
       h.fill(0, base, base + 2 * PAST);
-      this.calls[slot] = this.fails[slot] = this.pastCalls[slot] = this.pastFails[slot] = this.oldest[slot] = 0;
-      this.bucketEnd[slot] = now + this.width;
+      hot[at + CALLS] = 0;
+      warm.fill(0, at, at + STRIDE);
       return;
     }
     for (let i = 0; i < steps; i++) {
-      const oldest = this.oldest[slot];
-      const at = base + oldest * 2;
-      this.pastCalls[slot] += this.calls[slot] - h[at];
-      this.pastFails[slot] += this.fails[slot] - h[at + 1];
-      h[at] = this.calls[slot];
-      h[at + 1] = this.fails[slot];
-      this.oldest[slot] = oldest + 1 === PAST ? 0 : oldest + 1;
-      this.calls[slot] = this.fails[slot] = 0;
+      const oldest = warm[at + OLDEST];
+      const pair = base + oldest * 2;
+      warm[at + PAST_CALLS] += hot[at + CALLS] - h[pair];
+      warm[at + PAST_FAILS] += warm[at + FAILS] - h[pair + 1];
+      h[pair] = hot[at + CALLS];
+      h[pair + 1] = warm[at + FAILS];
+      warm[at + OLDEST] = oldest + 1 === PAST ? 0 : oldest + 1;
+      hot[at + CALLS] = warm[at + FAILS] = 0;
     }
-    this.bucketEnd[slot] = end + steps * this.width;
   }
 
   private open(slot: number, now: number): void {
-    this.state[slot] = OPEN;
-    this.retryAt[slot] = now + this.settings.pause;
-    this.permits[slot] = this.passed[slot] = 0;
+    this.setState(slot, OPEN);
+    const c = slot * STRIDE;
+    this.cold[c + RETRY_AT] = now + this.settings.pause;
+    this.cold[c + PERMITS] = this.cold[c + PASSED] = 0;
+  }
+
+  private setState(slot: number, state: number): void {
+    const at = slot * STRIDE + FLAGS;
+    this.hot[at] = (this.hot[at] >= SEEN ? SEEN : 0) + state;
   }
 
   private grow(slot: number): void {
     let capacity = Math.max(16, this.capacity * 2);
     while (capacity <= slot) capacity *= 2;
-    const widen = <T extends Uint8Array | Int32Array>(a: T, per = 1): T => {
-      const b = new (a.constructor as new (n: number) => T)(capacity * per);
+    const widen = (a: Float64Array) => {
+      const b = new Float64Array(capacity * STRIDE);
       b.set(a);
       return b;
     };
-    this.state = widen(this.state);
-    this.seen = widen(this.seen);
-    this.calls = widen(this.calls);
-    this.fails = widen(this.fails);
-    this.consecutive = widen(this.consecutive);
-    this.bucketEnd = widen(this.bucketEnd);
-    this.pastCalls = widen(this.pastCalls);
-    this.pastFails = widen(this.pastFails);
-    this.oldest = widen(this.oldest);
-    this.retryAt = widen(this.retryAt);
-    this.permits = widen(this.permits);
-    this.passed = widen(this.passed);
-    this.history = widen(this.history, 2 * PAST);
+    const hot = new Int32Array(capacity * STRIDE);
+    hot.set(this.hot);
+    for (let at = this.capacity * STRIDE + BUCKET; at < hot.length; at += STRIDE) hot[at] = NO_BUCKET;
+    const warm = widen(this.warm);
+    const cold = widen(this.cold);
+    const history = new Int32Array(capacity * 2 * PAST);
+    history.set(this.history);
+    this.hot = hot;
+    this.warm = warm;
+    this.cold = cold;
+    this.history = history;
     this.capacity = capacity;
   }
 }

@@ -62,6 +62,8 @@ export interface Rotor {
 
 export class Candidates {
   readonly count: number;
+  /** Every node of the view is a candidate: `indices[k] === k`, and the strategies skip reading it. */
+  readonly whole: boolean;
   /**
    * Carried over when the list is recomputed; per-call lists (custom filters) share their view's, so they rotate
    * across calls too.
@@ -82,6 +84,7 @@ export class Candidates {
     rotor?: Rotor,
   ) {
     this.count = indices.length;
+    this.whole = indices.length === view.nodes.length;
     this.rotor = rotor ?? (subset ? view.rotor : { turn: 0 });
   }
 
@@ -153,7 +156,7 @@ function sameNodes(a: SelectedNode[], b: SelectedNode[]): boolean {
  */
 export function candidatesOf(svc: ServiceState, view: View, endpoint: string, previous?: Candidates, subset?: Int32Array): Candidates {
   const slots = view.slots;
-  const coolUntil = svc.nodes.coolUntil;
+  const nodes = svc.nodes;
   const breakers = svc.breakersOf(endpoint); // undefined: no outcome reported for the endpoint yet, none can be open
   const total = subset ? subset.length : slots.length;
   const open = new Int32Array(total);
@@ -163,14 +166,14 @@ export function candidatesOf(svc: ServiceState, view: View, endpoint: string, pr
     const i = subset ? subset[k] : k;
     if (breakers !== undefined && !breakers.admits(slots[i])) continue;
     open[openCount++] = i;
-    if (coolUntil[slots[i]] === 0) healthyCount++;
+    if (nodes.coolUntil(slots[i]) === 0) healthyCount++;
   }
   let indices: Int32Array;
   if (healthyCount === openCount) indices = open.subarray(0, openCount);
   else if (healthyCount === 0) indices = open.subarray(0, openCount); // only cooling nodes: a suspect node beats none
   else {
     indices = new Int32Array(healthyCount);
-    for (let k = 0, j = 0; k < openCount; k++) if (coolUntil[slots[open[k]]] === 0) indices[j++] = open[k];
+    for (let k = 0, j = 0; k < openCount; k++) if (nodes.coolUntil(slots[open[k]]) === 0) indices[j++] = open[k];
   }
   const epoch = svc.epoch;
   if (previous && equal(previous.indices, indices)) {

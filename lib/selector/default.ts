@@ -44,23 +44,22 @@ export class DefaultSelector implements Selector {
   readonly name: string;
   private readonly cache: RegistryCache;
   private readonly clock: () => number;
-  /** The clock when the selector was made: times are kept relative to it, as small integers (see state.ts). */
-  private readonly base: number;
   private readonly logger: Logger;
   private readonly health: Health;
   private readonly breakersOn: boolean;
   private readonly strategies = new Map<string, Strategy>();
   private readonly defaultStrategy: Strategy;
   private readonly services = new Map<string, ServiceState>();
+  /** Round trips are averaged only once a strategy reads them (`latency`): until then, no call pays for it. */
+  private measuring = false;
 
   constructor(options: DefaultSelectorOptions) {
     this.cache = options.cache;
     this.clock = options.now ?? Date.now;
-    this.base = this.clock();
     this.logger = options.logger ?? silentLogger;
     const breakers = options.breaker === false ? undefined : breakerSettings(options.breaker ?? {});
     this.breakersOn = breakers !== undefined;
-    this.health = new Health(breakers, options.coolDown ?? 5000, this.base, this.logger);
+    this.health = new Health(breakers, options.coolDown ?? 5000, this.logger);
     this.defaultStrategy = this.strategy(options.strategy ?? 'random');
     this.name = this.defaultStrategy.name;
   }
@@ -81,14 +80,14 @@ export class DefaultSelector implements Selector {
     const svc = this.serviceOf(service);
     const slot = svc.slotOf(node);
     const nodes = svc.nodes;
-    if (nodes.inflight[slot] > 0) nodes.inflight[slot]--;
-    const rtt = info?.rtt;
-    if (!this.breakersOn && rtt === undefined && error === undefined && nodes.coolUntil[slot] === 0) return;
+    nodes.returned(slot);
+    const rtt = this.measuring ? info?.rtt : undefined;
+    if (!this.breakersOn && rtt === undefined && error === undefined && svc.cooling === 0) return;
     const now = this.now();
     if (rtt !== undefined) observe(nodes, slot, rtt, now);
     if (this.breakersOn) this.health.result(svc, slot, info?.endpoint ?? '', verdictOf(error), now);
     if (error === undefined) {
-      if (nodes.coolUntil[slot] !== 0) this.health.recovered(svc, slot);
+      if (svc.cooling !== 0) this.health.recovered(svc, slot);
     } else if (isConnectionError(error)) {
       this.health.cool(svc, slot, now);
       this.cache.invalidate(service);
@@ -134,7 +133,7 @@ export class DefaultSelector implements Selector {
       const considered = c.subset ? c.subset.length : view.nodes.length;
       throw errors.unavailable('phobos.selector', `circuit open for ${service}${endpoint ? `.${endpoint}` : ''} on every node (${considered})`);
     }
-    const key = options.key === undefined ? -1 : hashString(options.key);
+    const key = options.key === undefined || !strategy.keyed ? -1 : hashString(options.key);
     return this.nextOf(svc, c, strategy, endpoint, key);
   }
 
@@ -159,16 +158,15 @@ export class DefaultSelector implements Selector {
         }
         attempt++;
         last = i;
-        view.table.inflight[slot]++;
+        view.table.handedOut(slot);
         return view.nodes[i];
       }
       return undefined;
     };
   }
 
-  /** ms since the selector was made, by its clock. */
   private now(): number {
-    return this.clock() - this.base;
+    return this.clock();
   }
 
   private expire(svc: ServiceState): void {
@@ -260,6 +258,7 @@ export class DefaultSelector implements Selector {
       const make = STRATEGIES[name];
       if (!make) throw new Error(`unknown selector strategy "${name}" (available: ${Object.keys(STRATEGIES).join(', ')})`);
       this.strategies.set(name, (s = make({ now: () => this.now() })));
+      if (s.measures) this.measuring = true;
     }
     return s;
   }

@@ -16,8 +16,6 @@ export class Health {
     /** undefined: breakers are off. */
     readonly settings: BreakerSettings | undefined,
     private readonly coolDown: number,
-    /** The selector's clock at its start: internal times are relative to it, snapshots show the clock's own. */
-    private readonly base: number,
     private readonly logger: Logger,
   ) {}
 
@@ -56,14 +54,19 @@ export class Health {
     if (this.coolDown <= 0) return;
     const until = now + this.coolDown;
     const nodes = svc.nodes;
-    if (nodes.coolUntil[slot] === 0) svc.epoch++;
-    nodes.coolUntil[slot] = until;
+    if (nodes.coolUntil(slot) === 0) {
+      svc.epoch++;
+      svc.cooling++;
+    }
+    nodes.setCoolUntil(slot, until);
     this.schedule(svc, slot, until);
   }
 
   /** Ends the node's cool-down early (it answered). */
   recovered(svc: ServiceState, slot: number): void {
-    svc.nodes.coolUntil[slot] = 0;
+    if (svc.nodes.coolUntil(slot) === 0) return;
+    svc.nodes.setCoolUntil(slot, 0);
+    svc.cooling--;
     svc.epoch++;
   }
 
@@ -72,7 +75,7 @@ export class Health {
     let next = Number.POSITIVE_INFINITY;
     for (const slot of svc.timed) {
       let pending = Number.POSITIVE_INFINITY;
-      const until = svc.nodes.coolUntil[slot];
+      const until = svc.nodes.coolUntil(slot);
       if (until !== 0) {
         if (until <= now) this.recovered(svc, slot);
         else pending = until;
@@ -108,7 +111,7 @@ export class Health {
             requests: table.requests(slot),
             failures: table.failures(slot),
             consecutiveFailures: table.consecutiveFailures(slot),
-            retryAt: state === OPEN ? table.retryAtOf(slot) + this.base : 0,
+            retryAt: state === OPEN ? table.retryAtOf(slot) : 0,
           });
         }
       }

@@ -5,27 +5,29 @@ import type { SelectedNode } from './selector';
 
 /**
  * What the selector remembers between calls. Per-node state is kept by node id (so it survives the registry handing
- * out new record arrays) in a slot: an index into typed arrays, one array per counter. Everything derived from one
- * record array (views, candidate lists, rings) is rebuilt when the array changes and cached until then.
+ * out new record arrays) in a slot: an index into typed arrays. Everything derived from one record array (views,
+ * candidate lists, rings) is rebuilt when the array changes and cached until then.
  *
- * Why arrays and not an object per node: with thousands of nodes, each call lands on a node no other call touched
- * lately, and each object it reads is a cache miss (often a TLB miss too). An Int32Array of 10,000 counters is
- * 40 KB and stays in the CPU's cache; 10,000 objects spread over the heap do not. It is what keeps a call on 10,000
- * nodes about as cheap as on 10 (`npm run bench:select`). Times are ms since the selector started (small integers),
- * latency averages are µs.
+ * Why typed arrays and not an object per node: with thousands of nodes, each call lands on a node no other call
+ * touched lately, and every separate object it reads is a cache miss (often a TLB miss too; a number field of an
+ * object is one more, as V8 boxes doubles). A node's counters sit side by side in one Float64Array (one cache line
+ * per node), and the whole table stays in the CPU's cache. It is what keeps a call on 10,000 nodes about as cheap
+ * as on 10 (`npm run bench:select`).
  */
 
-/** `sampledAt` of a node never measured: far enough in the past to be stale. */
-export const NEVER = -(2 ** 30);
+/** `sampledAt` of a node never measured. */
+export const NEVER = Number.NEGATIVE_INFINITY;
+
+// A node's fields in `NodeTable.data`, at slot * NODE_STRIDE (in-flight counts have an array of their own: every
+// call touches them, and a dense Int32Array of them stays in the fastest cache).
+const EWMA = 0;
+const SAMPLED_AT = 1;
+const COOL_UNTIL = 2;
+const NODE_STRIDE = 4;
 
 export class NodeTable {
-  /** Attempts handed out by `next()` and not yet marked (the `leastinflight` strategy). */
-  inflight = new Int32Array(0);
-  /** Smoothed round trip in µs and when it was last fed (the `latency` strategy). */
-  ewma = new Int32Array(0);
-  sampledAt = new Int32Array(0);
-  /** Until when the node is avoided after a connection-level failure; 0: not cooling. */
-  coolUntil = new Int32Array(0);
+  private counts = new Int32Array(0);
+  private data = new Float64Array(0);
   /** The node id and address in each slot; undefined for a free slot. */
   readonly ids: (string | undefined)[] = [];
   readonly addresses: string[] = [];
@@ -34,7 +36,38 @@ export class NodeTable {
   /** Slots released since the last `recycle()`: a call still retrying on a node that just left must not count
    *  against a newcomer in the same slot, so a slot waits one registry change before it is reused. */
   private readonly released: number[] = [];
-  capacity = 0;
+  private capacity = 0;
+
+  /** Attempts handed out by `next()` and not yet marked (the `leastinflight` strategy). */
+  inflight(slot: number): number {
+    return this.counts[slot];
+  }
+  handedOut(slot: number): void {
+    this.counts[slot]++;
+  }
+  returned(slot: number): void {
+    if (this.counts[slot] > 0) this.counts[slot]--;
+  }
+
+  /** Smoothed round trip in ms, and when it was last fed (the `latency` strategy). */
+  ewma(slot: number): number {
+    return this.data[slot * NODE_STRIDE + EWMA];
+  }
+  sampledAt(slot: number): number {
+    return this.data[slot * NODE_STRIDE + SAMPLED_AT];
+  }
+  sample(slot: number, ewma: number, at: number): void {
+    this.data[slot * NODE_STRIDE + EWMA] = ewma;
+    this.data[slot * NODE_STRIDE + SAMPLED_AT] = at;
+  }
+
+  /** Until when the node is avoided after a connection-level failure; 0: not cooling. */
+  coolUntil(slot: number): number {
+    return this.data[slot * NODE_STRIDE + COOL_UNTIL];
+  }
+  setCoolUntil(slot: number, until: number): void {
+    this.data[slot * NODE_STRIDE + COOL_UNTIL] = until;
+  }
 
   /** The slot of node `id`, allocated on first sight. */
   slot(id: string, address: string): number {
@@ -45,7 +78,7 @@ export class NodeTable {
       this.ids[slot] = id;
       this.addresses[slot] = address;
       this.slots.set(id, slot);
-      this.sampledAt[slot] = NEVER;
+      this.clear(slot);
     } else if (this.addresses[slot] !== address) this.addresses[slot] = address;
     return slot;
   }
@@ -53,8 +86,7 @@ export class NodeTable {
   release(slot: number): void {
     this.slots.delete(this.ids[slot]!);
     this.ids[slot] = undefined;
-    this.inflight[slot] = this.ewma[slot] = this.coolUntil[slot] = 0;
-    this.sampledAt[slot] = NEVER;
+    this.clear(slot);
     this.released.push(slot);
   }
 
@@ -63,16 +95,20 @@ export class NodeTable {
     for (const slot of this.released.splice(0)) this.free.push(slot);
   }
 
+  private clear(slot: number): void {
+    this.counts[slot] = 0;
+    const at = slot * NODE_STRIDE;
+    this.data.fill(0, at, at + NODE_STRIDE);
+    this.data[at + SAMPLED_AT] = NEVER;
+  }
+
   private grow(capacity: number): void {
-    const widen = (a: Int32Array) => {
-      const b = new Int32Array(capacity);
-      b.set(a);
-      return b;
-    };
-    this.inflight = widen(this.inflight);
-    this.ewma = widen(this.ewma);
-    this.sampledAt = widen(this.sampledAt);
-    this.coolUntil = widen(this.coolUntil);
+    const data = new Float64Array(capacity * NODE_STRIDE);
+    data.set(this.data);
+    this.data = data;
+    const counts = new Int32Array(capacity);
+    counts.set(this.counts);
+    this.counts = counts;
     this.capacity = capacity;
   }
 }
@@ -101,6 +137,8 @@ export class ServiceState {
   readonly views = new Map<string, View>();
   /** Breakers of this service that are not closed: `next()` checks them only when there are any. */
   unsettled = 0;
+  /** Nodes cooling down: `mark` looks for a cool-down to end only when there are any. */
+  cooling = 0;
   /** Slots with a deadline (cooling, or a breaker open), and the earliest of those deadlines. */
   readonly timed = new Set<number>();
   nextDeadline = Number.POSITIVE_INFINITY;
@@ -126,6 +164,7 @@ export class ServiceState {
   /** A node that left the registry: its slot is freed, with the bookkeeping its breakers and deadlines took part in. */
   forget(slot: number): void {
     this.timed.delete(slot);
+    if (this.nodes.coolUntil(slot) !== 0) this.cooling--;
     for (const table of this.breakers.values()) {
       if (table.known(slot) && table.stateOf(slot) !== CLOSED) this.unsettled--;
       table.clear(slot);

@@ -10,6 +10,7 @@ import { anyCandidate, type Strategy } from './strategy';
  */
 export const hash: Strategy = {
   name: 'hash',
+  keyed: true,
   pick(c, attempt, key) {
     if (key < 0) return anyCandidate(c);
     const view = c.view;

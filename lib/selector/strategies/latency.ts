@@ -15,24 +15,23 @@ export const EWMA_ALPHA = 0.3;
 /** A sample older than this no longer describes the node: it is measured again. */
 export const STALE_AFTER = 10_000;
 
-/** Feeds one observed round trip (ms) into the average of node `slot`, kept in whole µs (see state.ts). */
+/** Feeds one observed round trip (ms) into the average of node `slot`. */
 export function observe(table: NodeTable, slot: number, rtt: number, now: number): void {
-  const us = Math.round(rtt * 1000);
-  if (now - table.sampledAt[slot] > STALE_AFTER) table.ewma[slot] = us;
-  else table.ewma[slot] += Math.round(EWMA_ALPHA * (us - table.ewma[slot]));
-  table.sampledAt[slot] = now;
+  const previous = table.ewma(slot);
+  table.sample(slot, now - table.sampledAt(slot) > STALE_AFTER ? rtt : previous + EWMA_ALPHA * (rtt - previous), now);
 }
 
 function cost(table: NodeTable, slot: number, now: number): number {
-  const inflight = table.inflight[slot];
-  if (now - table.sampledAt[slot] > STALE_AFTER) return inflight === 0 ? -1 : 1e15 + inflight; // measure it, once
-  return table.ewma[slot] * (inflight + 1);
+  const inflight = table.inflight(slot);
+  if (now - table.sampledAt(slot) > STALE_AFTER) return inflight === 0 ? -1 : 1e15 + inflight; // measure it, once
+  return table.ewma(slot) * (inflight + 1);
 }
 
 export function latency(ctx: StrategyContext): Strategy {
   const pair = new Int32Array(2);
   return {
     name: 'latency',
+    measures: true,
     pick(c) {
       const now = ctx.now();
       return c.count <= SCAN_LIMIT ? scan(c, now) : sample(c, now, pair);

@@ -17,13 +17,12 @@ export const leastInflight: Strategy = {
 function scan(c: Candidates): number {
   const { indices, count } = c;
   const { slots, table } = c.view;
-  const inflight = table.inflight;
   const start = nextTurn(c) % count;
   let best = indices[start];
-  let least = inflight[slots[best]];
+  let least = table.inflight(slots[best]);
   for (let k = 1; k < count && least > 0; k++) {
     const i = indices[(start + k) % count];
-    const n = inflight[slots[i]];
+    const n = table.inflight(slots[i]);
     if (n < least) {
       best = i;
       least = n;
@@ -37,5 +36,5 @@ const pair = new Int32Array(2);
 function sample(c: Candidates): number {
   twoCandidates(c, pair);
   const { slots, table } = c.view;
-  return table.inflight[slots[pair[1]]] < table.inflight[slots[pair[0]]] ? pair[1] : pair[0];
+  return table.inflight(slots[pair[1]]) < table.inflight(slots[pair[0]]) ? pair[1] : pair[0];
 }

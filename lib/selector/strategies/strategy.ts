@@ -12,6 +12,10 @@ export interface Strategy {
    * `SelectOptions.key`, or -1 when the call has none.
    */
   pick(c: Candidates, attempt: number, key: number): number;
+  /** True when the strategy reads `key` (the selector hashes `SelectOptions.key` only then). */
+  readonly keyed?: boolean;
+  /** True when the strategy reads round-trip averages (the selector keeps them only once such a strategy is used). */
+  readonly measures?: boolean;
 }
 
 export interface StrategyContext {
@@ -24,7 +28,8 @@ export const SCAN_LIMIT = 8;
 
 /** A uniformly random candidate (view index). */
 export function anyCandidate(c: Candidates): number {
-  return c.indices[Math.floor(Math.random() * c.count)];
+  const k = Math.floor(Math.random() * c.count);
+  return c.whole ? k : c.indices[k];
 }
 
 /** Two different random candidates (view indexes), for the power-of-two-choices strategies; needs c.count >= 2. */
@@ -32,8 +37,8 @@ export function twoCandidates(c: Candidates, out: Int32Array): void {
   const a = Math.floor(Math.random() * c.count);
   let b = Math.floor(Math.random() * (c.count - 1));
   if (b >= a) b++;
-  out[0] = c.indices[a];
-  out[1] = c.indices[b];
+  out[0] = c.whole ? a : c.indices[a];
+  out[1] = c.whole ? b : c.indices[b];
 }
 
 /** The candidate list's turn, advanced by one (wrapping long before it could lose precision). */
