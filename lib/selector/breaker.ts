@@ -102,7 +102,7 @@ const REBASE_AT = 2 ** 30;
 
 /**
  * The breakers of one endpoint of one service, one per node slot (see state.ts), as typed arrays: counting a
- * successful call touches 32 bytes of an array that stays in cache, never an object per node. The window's current
+ * successful call touches 16 bytes of an array that stays in cache, never an object per node. The window's current
  * bucket is counted in CALLS/FAILS; the older buckets' sums in PAST_*, their values in `history` (touched only when
  * the window moves, once per bucket width).
  */

@@ -76,6 +76,19 @@ describe('the breaker alone', () => {
     b.result(0, SUCCESS, 5000); // all of them
     expect([b.failures(0), b.requests(0)]).toEqual([0, 1]);
   });
+
+  test('bucket numbers stay 32-bit however long the clock runs', () => {
+    const b = new BreakerTable(breakerSettings({ window: 10, minRequests: 3, consecutiveFailures: 1000 }), 'e'); // 1 ms buckets
+    b.result(0, FAILURE, 0);
+    b.result(1, FAILURE, 0);
+    const later = 2 ** 31 + 5; // past 2^30 buckets: the numbering moves on
+    b.result(0, FAILURE, later);
+    expect([b.failures(0), b.requests(0)]).toEqual([1, 1]);
+    b.result(0, FAILURE, later + 3);
+    expect(b.result(0, FAILURE, later + 9)).toBe('failure ratio 1.00 over 3 calls');
+    b.result(1, SUCCESS, later + 9); // slot 1's old window was moved with the numbering and is long gone
+    expect([b.failures(1), b.requests(1)]).toEqual([0, 1]);
+  });
 });
 
 describe('breakers in the selector', () => {

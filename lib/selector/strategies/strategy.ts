@@ -2,8 +2,8 @@ import type { Candidates } from '../candidates';
 
 /**
  * A load-balancing strategy picks one of the candidates for an attempt. Candidate lists are never empty when a
- * strategy sees them, and are cached (see candidates.ts), so `pick` must not scan them: every strategy here is
- * O(1) or O(log n) per call, whatever the number of nodes.
+ * strategy sees them, and are cached (see candidates.ts), so `pick` must not scan them: per call, every strategy
+ * here costs O(1), O(log n) or O(distinct weights), and compares at most SCAN_LIMIT nodes.
  */
 export interface Strategy {
   readonly name: string;
