@@ -49,6 +49,8 @@ const CONTENDERS = {
 const names = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(CONTENDERS);
 for (const n of names) if (!CONTENDERS[n]) fail(`unknown contender '${n}'; one of ${Object.keys(CONTENDERS)}`);
 let loadAtStart = [];
+/** RESULTS.md from this line on belongs to the other bench scripts and survives a rewrite. */
+const KEEP_MARKER = '<!-- other benches: kept by run.cjs -->';
 const outFile = args.out ? path.resolve(args.out) : args.only ? null : path.join(bench, 'RESULTS.md');
 
 // ---- child processes -------------------------------------------------------------------------------------------
@@ -215,7 +217,10 @@ function report(results, errors, started) {
     '</details>',
     '',
   ];
-  fs.writeFileSync(outFile, md.join('\n'));
+  // Sections below the marker come from other bench scripts (selection cost, governance): keep them.
+  const previous = fs.existsSync(outFile) ? fs.readFileSync(outFile, 'utf8') : '';
+  const kept = previous.indexOf(KEEP_MARKER);
+  fs.writeFileSync(outFile, md.join('\n') + (kept >= 0 ? `\n${previous.slice(kept)}` : ''));
   console.log(`wrote ${path.relative(root, outFile)}`);
 }
 

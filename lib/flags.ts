@@ -54,7 +54,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   broker: { key: 'broker', kind: 'name', help: 'broker plugin (p2p, memory, ...)' },
   broker_address: { key: 'brokerAddress', kind: 'address', help: 'broker address(es); for p2p, the subscriber listen address' },
   codec: { key: 'codec', kind: 'name', help: 'default codec for calls (msgpack, json)' },
-  selector: { key: 'selector', kind: 'name', help: 'load-balancing strategy (random, roundrobin)' },
+  selector: { key: 'selector', kind: 'name', help: 'load-balancing strategy (random, roundrobin, weighted, hash, leastinflight, latency)' },
   server_address: { key: 'serverAddress', kind: 'address', help: 'address the server binds' },
   server_advertise: { key: 'serverAdvertise', kind: 'address', help: 'address announced in the registry' },
   register_ttl: { key: 'registerTtl', kind: 'seconds', help: 'registration TTL (e.g. 90 or 90s)' },

@@ -122,6 +122,11 @@ registerPlugin({
 registerPlugin({ kind: 'codec', name: 'msgpack', create: () => new MsgpackCodec() });
 registerPlugin({ kind: 'codec', name: 'json', create: () => new JsonCodec() });
 
+// One selector plugin per strategy (--selector=weighted ...); options (coolDown, breaker, now) come from the plugin options.
 for (const strategy of Object.keys(STRATEGIES)) {
-  registerPlugin({ kind: 'selector', name: strategy, create: (ctx) => new DefaultSelector({ cache: ctx.cache!, strategy, ...ctx.options }) });
+  registerPlugin({
+    kind: 'selector',
+    name: strategy,
+    create: (ctx) => new DefaultSelector({ cache: ctx.cache!, strategy, logger: ctx.logger, ...ctx.options }),
+  });
 }

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './observe/logger';
 import { pluginFactory, type PluginContext, type PluginFactory, type PluginKind, type PluginKinds } from './plugins';
 import { RegistryCache } from './registry/cache';
 import type { Registry, ServiceRecord } from './registry/registry';
+import type { BreakerOptions } from './selector/breaker';
 import type { BulkheadOptions } from './server/bulkhead';
 import { compileEndpoint, compileSubscriber, type CompiledEndpoint, type CompileOptions, type HandlerWrapper } from './server/endpoint';
 import { Server } from './server/server';
@@ -42,7 +43,7 @@ export interface ServiceOptions extends Partial<Omit<Config, 'registry' | 'trans
   /** The client's default failbackup delay in ms (10). */
   backupDelay?: number;
   /** Circuit breaker settings for the default selector; `false` turns breakers off. */
-  breaker?: Record<string, unknown> | false;
+  breaker?: BreakerOptions | false;
   /** A bulkhead for every endpoint that declares none: concurrent requests and queue length; overflow is 429. */
   bulkhead?: BulkheadOptions;
   /** Calls to services this process serves skip transport and codec (default true). */

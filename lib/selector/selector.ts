@@ -50,5 +50,41 @@ export interface Selector {
   mark(service: string, node: SelectedNode, error?: Error, info?: MarkInfo): void;
   /** Reports a connection to `address` that died (a missed heartbeat): its nodes are avoided for a while. */
   markAddress?(address: string, error: Error): void;
+  /** Calls `listener` on every circuit breaker state change; returns the function that stops it. */
+  onBreakerChange?(listener: BreakerListener): () => void;
+  /** Every breaker the selector keeps, as it stands now (for metrics and health pages). */
+  breakerStates?(): BreakerSnapshot[];
   close(): Promise<void>;
+}
+
+/** `closed`: calls flow. `open`: the node is out of selection for the endpoint. `half-open`: a few trial calls pass. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export interface BreakerEvent {
+  service: string;
+  /** The endpoint the breaker guards ('' when calls did not name one). */
+  endpoint: string;
+  /** The node id. */
+  node: string;
+  address: string;
+  from: BreakerState;
+  to: BreakerState;
+  /** Why: "5 consecutive failures", "failure ratio 0.62 over 21 calls", "pause over", "trial failed", "trials passed". */
+  reason: string;
+}
+
+export type BreakerListener = (event: BreakerEvent) => void;
+
+export interface BreakerSnapshot {
+  service: string;
+  endpoint: string;
+  node: string;
+  address: string;
+  state: BreakerState;
+  /** Calls and failures counted in the rolling window (closed state). */
+  requests: number;
+  failures: number;
+  consecutiveFailures: number;
+  /** When an open breaker goes half-open (ms, the selector's clock); 0 otherwise. */
+  retryAt: number;
 }

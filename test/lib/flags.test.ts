@@ -55,6 +55,6 @@ describe('flags and environment', () => {
     expect(build(['--transport=carrier-pigeon'])).toThrow(/unknown transport "carrier-pigeon" \(available: memory, tcp\)/);
     expect(build(['--broker=kafka'])).toThrow(/unknown broker "kafka" \(available: memory, p2p\)/);
     expect(build(['--codec=xml'])).toThrow(/unknown codec "xml" \(available: json, msgpack\)/);
-    expect(build(['--selector=psychic'])).toThrow(/unknown selector "psychic" \(available: random, roundrobin\)/);
+    expect(build(['--selector=psychic'])).toThrow(/unknown selector "psychic" \(available: hash, latency, leastinflight, random, roundrobin, weighted\)/);
   });
 });
