@@ -41,7 +41,7 @@ test('the breaker opens on a failing node, keeps it out, and closes again when i
     namespace,
     selector: 'roundrobin',
     callWrappers: [record],
-    breaker: { consecutiveFailures: 3, pause: 300, halfOpenTrials: 1 },
+    breaker: { consecutiveFailures: 3, pause: 1000, halfOpenTrials: 1 },
   });
   const changes: string[] = [];
   (caller.selector as DefaultSelector).onBreakerChange((e) => changes.push(`${e.endpoint}:${e.from}->${e.to}`));

@@ -139,6 +139,27 @@ describe('in-process fast path', () => {
     expect(await service.client.call('local', 'echo', request, { version: '4.0.0' })).not.toBe(request);
   });
 
+  test('propagateContext: false still hands the handler its Context, but nested calls inherit nothing', async () => {
+    const namespace = newNamespace();
+    @Service({ name: 'outer' })
+    class Outer {
+      constructor(private readonly call: () => Promise<Record<string, string>>) {}
+      @Method()
+      async relay(_req: unknown, ctx: Context): Promise<{ own: string; nested: Record<string, string> }> {
+        return { own: ctx.metadata.tenant, nested: await this.call() };
+      }
+    }
+    const inner = testService({ name: 'local', namespace });
+    await inner.handle(new Local()).start();
+    for (const propagateContext of [true, false]) {
+      const outer: ReturnType<typeof testService> = testService({ name: 'outer', namespace, propagateContext, preferLocal: false });
+      await outer.handle(new Outer(() => outer.client.call('local', 'meta'))).start();
+      const reply = await inner.client.call<{ own: string; nested: Record<string, string> }>('outer', 'relay', {}, { metadata: { tenant: 'acme' } });
+      expect(reply.own).toBe('acme');
+      expect(reply.nested.tenant).toBe(propagateContext ? 'acme' : undefined);
+    }
+  });
+
   test('once the service is draining, calls to it leave the process', async () => {
     const namespace = newNamespace();
     const { service } = await started({ namespace, drainTimeout: 3000 });
