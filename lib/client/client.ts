@@ -182,25 +182,29 @@ export class Client {
     const next = picked instanceof Promise ? await picked : picked;
     const mode = options.failMode ?? this.failMode;
     const attempts = mode === 'failfast' ? 1 : (options.retries ?? this.retries) + 1;
-    const send: AttemptSender = (node, attempt, signal, quiet) => {
-      const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: signal ?? options.signal, [CALL]: state };
-      return this.attemptOn(a, quiet);
-    };
-    if (mode === 'failbackup' && attempts > 1) {
-      return hedged({ next, send, attempts, delay: options.backupDelay ?? this.backupDelay, signal: options.signal, service });
+    if (mode === 'failbackup' || mode === 'failtry') {
+      const send: AttemptSender = (node, attempt, signal, quiet) => {
+        const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: signal ?? options.signal, [CALL]: state };
+        return this.attemptOn(a, quiet);
+      };
+      if (mode === 'failtry') return this.retrySameNode(service, next, send, attempts, deadline);
+      if (attempts > 1) return hedged({ next, send, attempts, delay: options.backupDelay ?? this.backupDelay, signal: options.signal, service });
     }
-    return mode === 'failtry' ? this.retrySameNode(service, next, send, attempts, deadline) : this.retryAnyNode(service, next, send, attempts, deadline);
-  }
-
-  /** failfast and failover: every attempt asks the selector again, so a retry reaches another node. */
-  private async retryAnyNode(service: string, next: Next, send: AttemptSender, attempts: number, deadline: number): Promise<unknown> {
+    // failfast and failover, the common case, inline: every attempt asks the selector again, so a retry reaches
+    // another node, and the outcome is marked right here (no extra promise per attempt).
     for (let attempt = 0; ; attempt++) {
       const node = this.nextNode(service, next, deadline);
+      const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: options.signal, [CALL]: state };
+      const started = performance.now();
       try {
-        return await send(node, attempt, undefined);
+        const value = await this.sendRemote(a);
+        this.selector.mark(service, node, undefined, { endpoint, rtt: performance.now() - started });
+        return value;
       } catch (err) {
-        if (!isRetryable(err) || attempt + 1 >= attempts) throw err;
-        this.logger.debug({ service, node: node.id, attempt, err: (err as RpcError).detail }, 'retrying on another node');
+        const e = asRpcError(err);
+        this.selector.mark(service, node, e, { endpoint, rtt: performance.now() - started });
+        if (!isRetryable(e) || attempt + 1 >= attempts) throw e;
+        this.logger.debug({ service, node: node.id, attempt, err: e.detail }, 'retrying on another node');
         await backoff(this.backoff, attempt, deadline);
       }
     }
