@@ -21,7 +21,16 @@ export interface MethodOptions {
   /** Describes the response in the registry (JSON Schema source), not validated. */
   response?: RequestSchema;
   metadata?: Record<string, string>;
+  /**
+   * A streaming endpoint (the registry record carries it as `metadata.stream`). The handler's shape follows:
+   * 'server': `async *list(req, ctx)` yields replies; 'client': `async upload(reqs: AsyncIterable<Req>, ctx)` returns
+   * one reply; 'bidi': `async *chat(reqs: AsyncIterable<Req>, ctx)` yields replies. `request` validates each message.
+   */
+  stream?: StreamKind;
 }
+
+export type StreamKind = 'server' | 'client' | 'bidi';
+const STREAM_KINDS: readonly StreamKind[] = ['server', 'client', 'bidi'];
 
 export interface SubscribeOptions {
   /** Subscribers sharing a queue split the events; without one every subscriber gets every event. */
@@ -41,6 +50,7 @@ export interface MethodDescriptor {
   /** The first parameter's reflected type (design:paramtypes), used when no request schema is declared. */
   reflectedType?: unknown;
   metadata: Record<string, string>;
+  stream?: StreamKind;
 }
 
 export interface SubscriptionDescriptor {
@@ -82,6 +92,9 @@ export function Service(options: ServiceOptions = {}): ClassDecorator {
 }
 
 export function Method(options: MethodOptions = {}): MethodDecorator {
+  if (options.stream !== undefined && !STREAM_KINDS.includes(options.stream)) {
+    throw new Error(`@Method stream must be one of ${STREAM_KINDS.join(', ')}, not "${String(options.stream)}"`);
+  }
   return (target, key) => {
     const list: MethodMeta[] = [...(Reflect.getMetadata(METHODS_KEY, target) ?? [])];
     list.push({ key: String(key), options });
@@ -122,7 +135,8 @@ export function describe(handler: object): ServiceDescriptor {
     request: m.options.request,
     response: m.options.response,
     reflectedType: paramType(m.key),
-    metadata: m.options.metadata ?? {},
+    metadata: m.options.stream ? { ...m.options.metadata, stream: m.options.stream } : (m.options.metadata ?? {}),
+    stream: m.options.stream,
   }));
   const seen = new Set<string>();
   for (const m of methods) {

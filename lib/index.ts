@@ -4,7 +4,7 @@
 import 'reflect-metadata';
 
 export { Service, Method, Subscribe, describe } from './decorators';
-export type { ServiceDescriptor, MethodDescriptor, SubscriptionDescriptor, MethodOptions, SubscribeOptions } from './decorators';
+export type { ServiceDescriptor, MethodDescriptor, SubscriptionDescriptor, MethodOptions, SubscribeOptions, StreamKind } from './decorators';
 export { createService, PhobosService } from './service';
 export type { ServiceOptions } from './service';
 export { createFunction, PhobosFunction } from './function';
@@ -13,7 +13,7 @@ export { currentContext } from './context';
 export { RpcError, errors } from './errors';
 export type { ErrorRecord, ValidationIssue } from './errors';
 export { Client } from './client/client';
-export type { CallOptions, ClientOf, ClientMethod, PublishOptions } from './client/types';
+export type { CallOptions, ClientOf, ClientMethod, ClientStream, ClientReply, PublishOptions } from './client/types';
 export type { HandlerWrapper, HandlerFn, EndpointInfo } from './server/endpoint';
 export { resolveConfig, ConfigError, FLAGS, DEFAULTS } from './flags';
 export type { Config } from './flags';
@@ -25,6 +25,8 @@ export type { Registry, ServiceRecord, NodeRecord, EndpointRecord, WatchEvent, W
 export { MemoryRegistry } from './registry/memory';
 export { RegistryCache } from './registry/cache';
 export type { Transport, Message, Listener, ClientSocket } from './transport/transport';
+export { STREAM_WINDOW } from './transport/stream-channel';
+export type { StreamChannel } from './transport/stream-channel';
 export type { Broker, Event, Subscription } from './broker/broker';
 export { MemoryBroker } from './broker/memory';
 export type { Selector, SelectedNode } from './selector/selector';

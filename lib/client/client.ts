@@ -7,6 +7,8 @@ import type { Selector } from '../selector/selector';
 import { MessageKind, TRANSPORT_ERROR_ID, type Message, type Metadata, type Transport } from '../transport/transport';
 import { Pool } from './pool';
 import type { Broker } from '../broker/broker';
+import { callWithStream, replyStream } from './stream';
+import { isAsyncIterable } from '../transport/stream-channel';
 import type { CallOptions, ClientOf, PublishOptions } from './types';
 
 /**
@@ -104,7 +106,8 @@ export class Client {
       }
       if (!reply.error) {
         this.selector.mark(service, node);
-        return this.decode(reply) as T;
+        // A server-streaming endpoint answers with a stream instead of one value.
+        return (reply.channel ? replyStream(reply.channel, this.codecs) : this.decode(reply)) as T;
       }
       const failure = RpcError.from(this.decode(reply) as RpcError);
       // A server (or its transport) that is shutting down answers 503 before doing any work: safe to try elsewhere.
@@ -117,6 +120,16 @@ export class Client {
       } else this.selector.mark(service, node);
       throw failure;
     }
+  }
+
+  /**
+   * Like call(), but `input` may be an AsyncIterable: its items go to the server as a request stream (client or bidi
+   * streaming). Resolves once the server answered: with the reply, or a ClientStream when the reply is a stream.
+   */
+  stream<T = unknown>(service: string, endpoint: string, input: unknown, options: CallOptions = {}): Promise<T> {
+    if (!isAsyncIterable(input)) return this.call<T>(service, endpoint, input, options);
+    const { selector, pool, codecs, codec, timeout, retries } = this;
+    return callWithStream<T>({ selector, pool, codecs, codec, timeout, retries }, service, endpoint, input, options);
   }
 
   /** Publishes an event; subscribers in any process receive it. Metadata of the current request flows along. */
@@ -137,8 +150,11 @@ export class Client {
         if (typeof prop !== 'string' || prop === 'then') return undefined;
         let fn = methods.get(prop);
         if (!fn) {
-          fn = (request?: unknown, options?: CallOptions) =>
-            this.call(name, prop, request, options ? { ...defaults, ...options } : defaults);
+          fn = (request?: unknown, options?: CallOptions) => {
+            const o = options ? { ...defaults, ...options } : defaults;
+            // A request stream needs stream(); otherwise the server's answer tells one value from a stream.
+            return isAsyncIterable(request) ? this.stream(name, prop, request, o) : this.call(name, prop, request, o);
+          };
           methods.set(prop, fn);
         }
         return fn;
