@@ -43,7 +43,7 @@ export function serveStream(host: StreamHost, msg: Message, reply: Reply, peer: 
   } catch (err) {
     return reply(host.errorFrame(msg, err instanceof RpcError ? err : errors.internal(id, (err as Error).message)));
   }
-  new StreamCall(host, msg, peer, endpoint, codec, channel, id).start();
+  new StreamCall(host, msg, endpoint, codec, channel, id).start();
 }
 
 class StreamCall {
@@ -56,7 +56,6 @@ class StreamCall {
   constructor(
     private readonly host: StreamHost,
     private readonly msg: Message,
-    private readonly peer: PeerInfo,
     private readonly endpoint: CompiledEndpoint,
     private readonly codec: Codec,
     private readonly channel: StreamChannel,
@@ -68,8 +67,13 @@ class StreamCall {
   start(): void {
     const { msg, ctx } = this;
     this.host.begin();
-    // A cancel or a dropped connection: the client is gone, so nothing is sent; the handler's signal aborts.
-    this.peer.onCancel(msg.id, () => this.settle(errors.cancelled(this.id, 'the caller cancelled the stream'), undefined, true));
+    // A cancel, the caller's deadline or a dropped connection: the client is gone, so nothing is sent; the handler's
+    // signal aborts (with a TimeoutError at the deadline, as for unary calls).
+    this.channel.onAbort = (err) => {
+      const code = err instanceof RpcError ? err.code : 503;
+      const why = code === 408 ? errors.timeout(this.id, 'deadline exceeded') : new RpcError(this.id, code, err.message);
+      this.settle(why, undefined, true);
+    };
     if (ctx.deadline > 0) {
       this.timer = setTimeout(() => this.settle(errors.timeout(this.id, 'deadline exceeded')), Math.max(1, ctx.deadline - Date.now()));
       this.timer.unref();
@@ -183,7 +187,6 @@ class StreamCall {
     this.settled = true;
     this.error = err;
     if (this.timer) clearTimeout(this.timer);
-    this.peer.clearCancel(this.msg.id);
     if (err) this.ctx.cancel(err.code === 408 ? deadlineReason(this.id) : err);
     const ch = this.channel;
     if (quiet || !ch.live) return;

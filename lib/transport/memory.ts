@@ -142,7 +142,7 @@ class ServerEnd implements PeerInfo {
 
   receive(m: Message): void {
     if (this.closed) return;
-    if (m.kind === MessageKind.cancel) return this.cancel(m.id);
+    if (m.kind === MessageKind.cancel) return this.cancel(m.id, m.timeout);
     if (isStreamFrame(m.kind)) {
       const problem = this.streams.receive(m);
       if (problem) this.drop(problem);
@@ -153,7 +153,8 @@ class ServerEnd implements PeerInfo {
     else this.dispatch(m);
   }
 
-  cancel(id: number): void {
+  /** The client cancelled request `id`; `why` is the cancel's reason code (408: its deadline passed). */
+  cancel(id: number, why = 0): void {
     const i = this.queue.findIndex((q) => q.id === id);
     if (i >= 0) {
       this.queue.splice(i, 1);
@@ -161,7 +162,7 @@ class ServerEnd implements PeerInfo {
     }
     const cb = this.inflight.get(id);
     if (cb) this.runCancel(cb);
-    this.streams.cancelled(id);
+    this.streams.cancelled(id, why);
   }
 
   openStream(id: number): StreamChannel {

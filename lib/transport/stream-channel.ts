@@ -68,7 +68,9 @@ export class StreamChannel {
   private over = false;
   private timer: NodeJS.Timeout | undefined;
   private signal: AbortSignal | undefined;
-  private onAbort: (() => void) | undefined;
+  private onSignal: (() => void) | undefined;
+  /** The owner's hook: the call failed on this end (cancelled by the peer, its deadline, the connection lost). */
+  onAbort: ((err: Error) => void) | undefined;
 
   constructor(
     readonly id: number,
@@ -124,10 +126,14 @@ export class StreamChannel {
     else this.wakeWriter(false);
   }
 
-  /** Client: stop the call. Sends a cancel frame; this end's next() rejects with `reason` (499 by default). */
+  /**
+   * Client: stop the call. Sends a cancel frame (saying 408 when `reason` is a 408, so the server ends with a deadline
+   * too); this end's next() rejects with `reason` (499 by default).
+   */
   cancel(reason?: Error): void {
     if (this.over || this.role !== 'client') return;
-    this.table.send(frame(MessageKind.cancel, this.id));
+    const why = reason instanceof RpcError && reason.code === 408 ? 408 : 0;
+    this.table.send(frame(MessageKind.cancel, this.id, 0, EMPTY, false, why));
     this.abort(reason ?? new RpcError(TRANSPORT_ERROR_ID, 499, 'stream cancelled'));
   }
 
@@ -176,9 +182,9 @@ export class StreamChannel {
     );
     if (signal) {
       this.signal = signal;
-      this.onAbort = () => this.cancel(new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
-      if (signal.aborted) this.onAbort();
-      else signal.addEventListener('abort', this.onAbort, { once: true });
+      this.onSignal = () => this.cancel(new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
+      if (signal.aborted) this.onSignal();
+      else signal.addEventListener('abort', this.onSignal, { once: true });
     }
   }
 
@@ -227,9 +233,10 @@ export class StreamChannel {
     }
   }
 
-  /** Transport side: the client cancelled (server end). */
-  peerCancelled(): void {
-    this.abort(new RpcError(TRANSPORT_ERROR_ID, 499, 'the caller cancelled the stream'));
+  /** Transport side: the client cancelled (server end); `why` is the cancel frame's reason code (408: its deadline). */
+  peerCancelled(why = 0): void {
+    if (why === 408) this.abort(new RpcError(TRANSPORT_ERROR_ID, 408, "the caller's deadline passed"));
+    else this.abort(new RpcError(TRANSPORT_ERROR_ID, 499, 'the caller cancelled the stream'));
   }
 
   /**
@@ -256,6 +263,7 @@ export class StreamChannel {
     this.reader = undefined;
     reader?.reject(err);
     this.finish();
+    this.onAbort?.(err);
   }
 
   private push(m: Message): void {
@@ -289,7 +297,7 @@ export class StreamChannel {
     if (this.over) return;
     this.over = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+    if (this.onSignal) this.signal?.removeEventListener('abort', this.onSignal);
     this.table.released(this.id);
     this.wakeWriter(false);
     const reader = this.reader;
@@ -339,9 +347,9 @@ export class StreamTable {
     this.channels.get(id)?.refused(err);
   }
 
-  /** The client cancelled call `id`. */
-  cancelled(id: number): void {
-    this.channels.get(id)?.peerCancelled();
+  /** The client cancelled call `id`; `why` is the cancel frame's reason code. */
+  cancelled(id: number, why = 0): void {
+    this.channels.get(id)?.peerCancelled(why);
   }
 
   /** The connection is gone: every stream fails with `err`. */

@@ -163,7 +163,7 @@ export class ServerConnection implements PeerInfo {
         const slot = this.inflight.get(f.id);
         if (typeof slot === 'function') this.runCancel(slot);
         if (this.inflight.has(f.id)) this.inflight.set(f.id, CANCELLED);
-        this.streams.table.cancelled(f.id);
+        this.streams.table.cancelled(f.id, f.timeout);
         return;
       }
       case MessageKind.ping:
