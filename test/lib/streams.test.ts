@@ -1,6 +1,6 @@
 import { RpcError } from '../../lib';
 import { collect, Feed, type Item, items, startStreams, TRANSPORTS } from '../fixtures/streams-service';
-import { eventually } from '../helpers/process';
+import { Child, eventually, killAll } from '../helpers/process';
 import { stopAll } from '../helpers/services';
 
 /**
@@ -9,6 +9,7 @@ import { stopAll } from '../helpers/services';
  */
 
 afterEach(stopAll);
+afterAll(killAll);
 
 describe.each(TRANSPORTS)('streams over %s', (transport) => {
   test('a server stream of 1000 items arrives complete and in order', async () => {
@@ -134,4 +135,11 @@ describe.each(TRANSPORTS)('streams over %s', (transport) => {
     await eventually(() => streams.finallyRuns === 1);
     expect(streams.abortReasons).toEqual(['503']);
   });
+});
+
+test('the greeter stream example runs and prints what it streamed', async () => {
+  const example = new Child('examples/greeter/stream.js');
+  const { code } = await example.exit(20_000);
+  expect(example.lines).toEqual(['countdown: 5 4 3 2 1 0', 'average of 3 readings: 6', 'stopped a countdown from 1000 after 3 numbers']);
+  expect(code).toBe(0);
 });
