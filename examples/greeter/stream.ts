@@ -19,10 +19,7 @@ async function main(): Promise<void> {
     console.log(`countdown: ${numbers.join(' ')}`);
 
     // Client streaming: the readings are pulled from this generator only as fast as the server takes them.
-    async function* readings() {
-      for (const value of [3, 5, 10]) yield { value };
-    }
-    const { count, mean } = await greeter.average(readings());
+    const { count, mean } = await greeter.average(readings([3, 5, 10]));
     console.log(`average of ${count} readings: ${mean}`);
 
     // Leaving the loop early cancels the call on the server.
@@ -34,6 +31,10 @@ async function main(): Promise<void> {
     await caller.stop();
     await server.stop();
   }
+}
+
+async function* readings(values: number[]): AsyncGenerator<{ value: number }> {
+  for (const value of values) yield { value };
 }
 
 main().catch((err) => {
