@@ -6,7 +6,7 @@ import { frameBytes } from './helpers';
 /** The stream frames of docs/protocol.md section 10, byte for byte: encoded by the production encoder, and read back. */
 
 const msgpack = new MsgpackCodec();
-const none = { service: '', endpoint: '', timeout: 0, metadata: undefined, error: false, body: new Uint8Array(0), codec: 0 };
+const none = { id: 0, service: '', endpoint: '', timeout: 0, metadata: undefined, error: false, body: new Uint8Array(0), codec: 0 };
 
 const examples: [string, Message, number, string][] = [
   ['server stream request', { ...none, kind: MessageKind.request, codec: 2, service: 'greeter', endpoint: 'countdown', timeout: 5000, body: msgpack.encode({ from: 2 }) }, 2,
