@@ -24,7 +24,16 @@ export interface MethodOptions {
   metadata?: Record<string, string>;
   /** Caps concurrent requests to this endpoint with a bounded queue; overflow is 429. `false` opts out of the service default. */
   bulkhead?: BulkheadOptions | false;
+  /**
+   * A streaming endpoint (the registry record carries it as `metadata.stream`). The handler's shape follows:
+   * 'server': `async *list(req, ctx)` yields replies; 'client': `async upload(reqs: AsyncIterable<Req>, ctx)` returns
+   * one reply; 'bidi': `async *chat(reqs: AsyncIterable<Req>, ctx)` yields replies. `request` validates each message.
+   */
+  stream?: StreamKind;
 }
+
+export type StreamKind = 'server' | 'client' | 'bidi';
+const STREAM_KINDS: readonly StreamKind[] = ['server', 'client', 'bidi'];
 
 export interface SubscribeOptions {
   /** Subscribers sharing a queue split the events; without one every subscriber gets every event. */
@@ -45,6 +54,7 @@ export interface MethodDescriptor {
   reflectedType?: unknown;
   metadata: Record<string, string>;
   bulkhead?: BulkheadOptions | false;
+  stream?: StreamKind;
 }
 
 export interface SubscriptionDescriptor {
@@ -86,6 +96,9 @@ export function Service(options: ServiceOptions = {}): ClassDecorator {
 }
 
 export function Method(options: MethodOptions = {}): MethodDecorator {
+  if (options.stream !== undefined && !STREAM_KINDS.includes(options.stream)) {
+    throw new Error(`@Method stream must be one of ${STREAM_KINDS.join(', ')}, not "${String(options.stream)}"`);
+  }
   return (target, key) => {
     const list: MethodMeta[] = [...(Reflect.getMetadata(METHODS_KEY, target) ?? [])];
     list.push({ key: String(key), options });
@@ -126,8 +139,9 @@ export function describe(handler: object): ServiceDescriptor {
     request: m.options.request,
     response: m.options.response,
     reflectedType: paramType(m.key),
-    metadata: m.options.metadata ?? {},
+    metadata: m.options.stream ? { ...m.options.metadata, stream: m.options.stream } : (m.options.metadata ?? {}),
     bulkhead: m.options.bulkhead,
+    stream: m.options.stream,
   }));
   const seen = new Set<string>();
   for (const m of methods) {

@@ -4,7 +4,7 @@
 import 'reflect-metadata';
 
 export { Service, Method, Subscribe, describe } from './decorators';
-export type { ServiceDescriptor, MethodDescriptor, SubscriptionDescriptor, MethodOptions, SubscribeOptions } from './decorators';
+export type { ServiceDescriptor, MethodDescriptor, SubscriptionDescriptor, MethodOptions, SubscribeOptions, StreamKind } from './decorators';
 export { createService, PhobosService } from './service';
 export type { ServiceOptions } from './service';
 export { createFunction, PhobosFunction } from './function';
@@ -13,7 +13,7 @@ export { currentContext } from './context';
 export { RpcError, errors } from './errors';
 export type { ErrorRecord, ValidationIssue } from './errors';
 export { Client } from './client/client';
-export type { CallOptions, ClientOf, ClientMethod, PublishOptions, FailMode, Attempt, AttemptFn, CallWrapper } from './client/types';
+export type { CallOptions, ClientOf, ClientMethod, ClientStream, ClientReply, PublishOptions, FailMode, Attempt, AttemptFn, CallWrapper } from './client/types';
 export type { BulkheadOptions } from './server/bulkhead';
 export type { BreakerOptions } from './selector/breaker';
 export type { HandlerWrapper, HandlerFn, EndpointInfo } from './server/endpoint';
@@ -27,6 +27,8 @@ export type { Registry, ServiceRecord, NodeRecord, EndpointRecord, WatchEvent, W
 export { MemoryRegistry } from './registry/memory';
 export { RegistryCache } from './registry/cache';
 export type { Transport, Message, Listener, ClientSocket } from './transport/transport';
+export { STREAM_WINDOW } from './transport/stream-channel';
+export type { StreamChannel } from './transport/stream-channel';
 export type { Broker, Event, Subscription } from './broker/broker';
 export { MemoryBroker } from './broker/memory';
 export type { Selector, SelectedNode, SelectOptions, MarkInfo, BreakerEvent, BreakerState, BreakerSnapshot, BreakerListener } from './selector/selector';

@@ -2,7 +2,10 @@ import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 import { z } from 'zod';
 import { Method, Service, Subscribe, type Context } from '../../lib';
 
-/** The greeter handler shared by the examples: one DTO-validated method, one zod-validated method, one subscriber. */
+/**
+ * The greeter handler shared by the examples: one DTO-validated method, one zod-validated method, a server stream, a
+ * client stream, and one subscriber.
+ */
 
 export class HelloRequest {
   @IsString()
@@ -22,6 +25,8 @@ export interface HelloReply {
 }
 
 const AddRequest = z.object({ a: z.number(), b: z.number() });
+const CountdownRequest = z.object({ from: z.number().int().min(0).max(1000) });
+const Reading = z.object({ value: z.number() });
 
 export interface UserCreated {
   id: string;
@@ -42,6 +47,24 @@ export class Greeter {
   @Method({ request: AddRequest })
   async add(req: z.infer<typeof AddRequest>): Promise<{ sum: number }> {
     return { sum: req.a + req.b };
+  }
+
+  /** Server streaming: one message per number, from `from` down to 0 (the client reads them with for-await). */
+  @Method({ stream: 'server', request: CountdownRequest })
+  async *countdown(req: z.infer<typeof CountdownRequest>): AsyncGenerator<{ n: number }> {
+    for (let n = req.from; n >= 0; n--) yield { n };
+  }
+
+  /** Client streaming: the caller sends readings one by one; the reply is their count and mean. */
+  @Method({ stream: 'client', request: Reading })
+  async average(readings: AsyncIterable<z.infer<typeof Reading>>): Promise<{ count: number; mean: number }> {
+    let count = 0;
+    let sum = 0;
+    for await (const r of readings) {
+      count++;
+      sum += r.value;
+    }
+    return { count, mean: count ? sum / count : 0 };
   }
 
   @Subscribe('user.created', { queue: 'greeter' })

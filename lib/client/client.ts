@@ -10,6 +10,8 @@ import { MessageKind, type DialOptions, type Message, type Metadata, type Transp
 import { hedged } from './hedge';
 import { Pool } from './pool';
 import { asRpcError, backoff, isRetryable } from './retry';
+import { callWithStream, replyStream } from './stream';
+import { isAsyncIterable } from '../transport/stream-channel';
 import type { Attempt, AttemptFn, CallOptions, CallWrapper, ClientOf, FailMode, PublishOptions } from './types';
 
 /**
@@ -125,6 +127,16 @@ export class Client {
     return this.callRemote(service, endpoint, request, metadata, deadline, options) as Promise<T>;
   }
 
+  /**
+   * Like call(), but `input` may be an AsyncIterable: its items go to the server as a request stream (client or bidi
+   * streaming). Resolves once the server answered: with the reply, or a ClientStream when the reply is a stream.
+   */
+  stream<T = unknown>(service: string, endpoint: string, input: unknown, options: CallOptions = {}): Promise<T> {
+    if (!isAsyncIterable(input)) return this.call<T>(service, endpoint, input, options);
+    const { selector, pool, codecs, codec, timeout, retries } = this;
+    return callWithStream<T>({ selector, pool, codecs, codec, timeout, retries }, service, endpoint, input, options);
+  }
+
   /** Publishes an event; subscribers in any process receive it. Metadata of the current request flows along. */
   async publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<void> {
     if (!this.broker) throw errors.unavailable('phobos.client', 'this client has no broker');
@@ -143,8 +155,11 @@ export class Client {
         if (typeof prop !== 'string' || prop === 'then') return undefined;
         let fn = methods.get(prop);
         if (!fn) {
-          fn = (request?: unknown, options?: CallOptions) =>
-            this.call(name, prop, request, options ? { ...defaults, ...options } : defaults);
+          fn = (request?: unknown, options?: CallOptions) => {
+            const o = options ? { ...defaults, ...options } : defaults;
+            // A request stream needs stream(); otherwise the server's answer tells one value from a stream.
+            return isAsyncIterable(request) ? this.stream(name, prop, request, o) : this.call(name, prop, request, o);
+          };
           methods.set(prop, fn);
         }
         return fn;
@@ -158,7 +173,8 @@ export class Client {
 
   /** A local call is taken unless the call asks for something this process's node may not be (a version, labels, a key). */
   private localFits(ep: CompiledEndpoint, options: CallOptions): boolean {
-    if (options.key !== undefined) return false;
+    // Streams need the transport's flow control and cancel frames: they always go over a transport.
+    if (ep.stream || options.key !== undefined) return false;
     if (options.version && options.version !== ep.info.version) return false;
     if (options.labels) {
       const meta = this.local?.node(ep.info.service)?.metadata ?? {};
@@ -272,6 +288,8 @@ export class Client {
     const got = this.pool.get(a.node.address);
     const socket = got instanceof Promise ? await got : got;
     const reply = await socket.request(message, { timeout: remaining, signal: a.signal });
+    // A server-streaming endpoint answers with a stream instead of one value.
+    if (reply.channel && !reply.error) return replyStream(reply.channel, this.codecs);
     const decoded = this.decode(reply);
     if (reply.error) throw RpcError.from(decoded as RpcError);
     return decoded;

@@ -45,11 +45,32 @@ export interface CallOptions {
 
 type AnyFn = (...args: any[]) => any;
 
-/** Client-side signature of one handler method. */
+/**
+ * The replies of a server or bidi stream: iterate it with `for await`. Leaving the loop early, or `cancel()`, cancels
+ * the call (the server's signal aborts); iteration then ends. A failed call throws its RpcError from the iteration,
+ * after the replies that came before the failure.
+ */
+export interface ClientStream<T> extends AsyncIterable<T> {
+  /** Stops the call: the server is told, and this stream's iteration ends. */
+  cancel(reason?: string): void;
+}
+
+/** What the client gets for a handler's return type: a ClientStream for a stream of replies, else the value. */
+export type ClientReply<R> = R extends AsyncIterable<infer T> ? ClientStream<T> : ReplyValue<Awaited<R>>;
+/** Distributive on purpose: `never` (a handler that always throws) stays never instead of matching AsyncIterable. */
+type ReplyValue<V> = V extends AsyncIterable<infer T> ? ClientStream<T> : V;
+
+/**
+ * Client-side signature of one handler method. A handler taking an AsyncIterable takes a request stream (client or
+ * bidi streaming); one returning an AsyncIterable answers with a ClientStream, which the promise resolves to once the
+ * server accepted the call (a 400 or 404 rejects it before any iteration).
+ */
 export type ClientMethod<F> = F extends AnyFn
   ? Parameters<F> extends []
-    ? (request?: undefined, options?: CallOptions) => Promise<Awaited<ReturnType<F>>>
-    : (request: Parameters<F>[0], options?: CallOptions) => Promise<Awaited<ReturnType<F>>>
+    ? (request?: undefined, options?: CallOptions) => Promise<ClientReply<ReturnType<F>>>
+    : Parameters<F>[0] extends AsyncIterable<infer Q>
+      ? (requests: AsyncIterable<Q>, options?: CallOptions) => Promise<ClientReply<ReturnType<F>>>
+      : (request: Parameters<F>[0], options?: CallOptions) => Promise<ClientReply<ReturnType<F>>>
   : never;
 
 /** The typed proxy for a handler class. */

@@ -1,8 +1,8 @@
 import type { Context } from '../context';
-import type { MethodDescriptor, SubscriptionDescriptor } from '../decorators';
+import type { MethodDescriptor, StreamKind, SubscriptionDescriptor } from '../decorators';
 import type { EndpointRecord } from '../registry/registry';
 import { bulkhead, type BulkheadOptions } from './bulkhead';
-import { compileValidator, effectiveSchema, toJsonSchema } from './validation';
+import { compileValidator, effectiveSchema, toJsonSchema, type Validator } from './validation';
 
 /**
  * Compiles one decorated method into the single function the server calls per request: validation, the handler and
@@ -26,6 +26,10 @@ export interface CompiledEndpoint {
   info: EndpointInfo;
   invoke: HandlerFn;
   record: EndpointRecord;
+  /** A streaming endpoint: served by lib/server/stream.ts. */
+  stream?: StreamKind;
+  /** Client and bidi streams: validates each inbound message (`invoke` gets the stream itself, unvalidated). */
+  validate?: Validator;
 }
 
 type Invocable = Pick<MethodDescriptor, 'handler'> & { request?: MethodDescriptor['request']; reflectedType?: unknown };
@@ -68,13 +72,18 @@ export function compileEndpoint(
 ): CompiledEndpoint {
   const info: EndpointInfo = { service, version, endpoint: method.name, type: 'method' };
   const limits = method.bulkhead === false ? undefined : (method.bulkhead ?? options.bulkhead);
-  const { invoke, schema } = compileHandler(info, method, instance, options.wrappers, limits);
+  // A request stream is validated message by message as the handler reads it, so the handler is compiled without.
+  const streamsIn = method.stream === 'client' || method.stream === 'bidi';
+  const { invoke, schema } = compileHandler(info, streamsIn ? { handler: method.handler } : method, instance, options.wrappers, limits);
   const record: EndpointRecord = { name: method.name, metadata: method.metadata };
-  const request = toJsonSchema(schema);
+  const request = toJsonSchema(streamsIn ? method.request : schema);
   const response = toJsonSchema(method.response);
   if (request) record.request = request;
   if (response) record.response = response;
-  return { info, invoke, record };
+  const compiled: CompiledEndpoint = { info, invoke, record };
+  if (method.stream) compiled.stream = method.stream;
+  if (streamsIn) compiled.validate = compileValidator(`${service}.${method.name}`, method.request);
+  return compiled;
 }
 
 export function compileSubscriber(

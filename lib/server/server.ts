@@ -6,6 +6,7 @@ import type { Logger } from '../observe/logger';
 import { DeadlineTimer, type Expiring } from '../deadlines';
 import { responseTo, type Message, type Metadata, type PeerInfo, type Reply } from '../transport/transport';
 import type { CompiledEndpoint } from './endpoint';
+import { serveStream, type StreamHost } from './stream';
 
 /**
  * The Server answers request frames: it finds the compiled endpoint, decodes the body with the codec the caller
@@ -48,12 +49,21 @@ export class Server {
   readonly invoke: Invoker;
   /** Called after each request has been answered (Functions stop after the first). */
   onAnswered: (() => void) | undefined;
+  /** What streaming calls (lib/server/stream.ts) use of this server: drain accounting and error conversion. */
+  private readonly streams: StreamHost;
 
   constructor(options: ServerOptions) {
     this.codecs = options.codecs;
     this.logger = options.logger;
     this.dev = options.dev ?? false;
     this.invoke = options.propagateContext === false ? invokeDirectly : invokeInContext;
+    this.streams = {
+      logger: this.logger,
+      begin: () => void this.active++,
+      end: () => this.done(),
+      errorFrame: (msg, err) => this.errorFrame(msg, err),
+      toRpcError: (err, endpoint) => this.toRpcError(err, endpoint),
+    };
   }
 
   add(endpoint: CompiledEndpoint): void {
@@ -90,6 +100,7 @@ export class Server {
       reply(this.errorFrame(msg, errors.badRequest(SERVER_ERROR_ID, `unknown codec id ${msg.codec}`)));
       return;
     }
+    if (endpoint.stream !== undefined || msg.stream === true) return serveStream(this.streams, msg, reply, peer, endpoint, codec);
     let request: unknown;
     try {
       request = codec.decode(msg.body);

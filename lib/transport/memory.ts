@@ -13,7 +13,9 @@ import type {
   Transport,
 } from './transport';
 import { errorResponse } from './error-response';
-import { TRANSPORT_ERROR_ID } from './transport';
+import { copyMessage as copy, isStreamFrame, memoryStreams } from './memory-stream';
+import type { StreamChannel, StreamTable } from './stream-channel';
+import { MessageKind, TRANSPORT_ERROR_ID } from './transport';
 
 export interface MemoryTransportOptions {
   /** Largest request or response body accepted, in bytes (413 beyond it). Default 4 MiB. */
@@ -117,12 +119,14 @@ class MemoryListener implements Listener {
   }
 }
 
-/** The listener's half of one connection: in-flight bookkeeping, the cap's queue, cancel callbacks. */
+/** The listener's half of one connection: in-flight bookkeeping, the cap's queue, cancel callbacks, streams. */
 class ServerEnd implements PeerInfo {
   private readonly inflight = new Map<number, (() => void) | undefined>();
   private readonly queue: Message[] = [];
   private closed = false;
   private draining = false;
+  /** Requests answered with a stream stay in `inflight` until their stream ends. */
+  private readonly streams: StreamTable;
 
   constructor(
     readonly remote: string,
@@ -130,15 +134,27 @@ class ServerEnd implements PeerInfo {
     private readonly limits: Limits,
     private readonly client: MemoryClientSocket,
     private readonly onClose: (s: ServerEnd) => void,
-  ) {}
+  ) {
+    this.streams = memoryStreams(limits.maxFrameSize, (m) => client.deliver(m), (id) => {
+      if (this.inflight.delete(id)) this.answered();
+    });
+  }
 
   receive(m: Message): void {
     if (this.closed) return;
-    if (this.inflight.size >= this.limits.maxInFlight) this.queue.push(m);
+    if (m.kind === MessageKind.cancel) return this.cancel(m.id, m.timeout);
+    if (isStreamFrame(m.kind)) {
+      const problem = this.streams.receive(m);
+      if (problem) this.drop(problem);
+      return;
+    }
+    // Open streams are not counted: they need their frames delivered to finish (as on tcp).
+    if (this.inflight.size - this.streams.size >= this.limits.maxInFlight) this.queue.push(m);
     else this.dispatch(m);
   }
 
-  cancel(id: number): void {
+  /** The client cancelled request `id`; `why` is the cancel's reason code (408: its deadline passed). */
+  cancel(id: number, why = 0): void {
     const i = this.queue.findIndex((q) => q.id === id);
     if (i >= 0) {
       this.queue.splice(i, 1);
@@ -146,6 +162,15 @@ class ServerEnd implements PeerInfo {
     }
     const cb = this.inflight.get(id);
     if (cb) this.runCancel(cb);
+    this.streams.cancelled(id, why);
+  }
+
+  openStream(id: number): StreamChannel {
+    if (!this.inflight.has(id)) throw new RpcError(ERROR_ID, 500, `request ${id} is not in flight`);
+    if (this.streams.size >= this.limits.maxInFlight) {
+      throw new RpcError(ERROR_ID, 429, `too many open streams on this connection (${this.limits.maxInFlight})`);
+    }
+    return this.streams.open(id, 'server');
   }
 
   onCancel(id: number, cb: () => void): void {
@@ -168,6 +193,7 @@ class ServerEnd implements PeerInfo {
     this.queue.length = 0;
     for (const cb of this.inflight.values()) if (cb) this.runCancel(cb);
     this.inflight.clear();
+    this.streams.closeAll(new RpcError(ERROR_ID, 503, reason));
     this.client.lost(reason);
     this.onClose(this);
   }
@@ -192,6 +218,12 @@ class ServerEnd implements PeerInfo {
       res = errorResponse(res, 413, detail);
     }
     this.client.deliver({ ...copy(res), id });
+    this.answered();
+  }
+
+  /** A request was answered (or its stream ended): close a draining connection once idle, else start a queued one. */
+  private answered(): void {
+    if (this.closed) return;
     if (this.draining && this.inflight.size === 0) return this.drop('listener closed');
     const next = this.queue.shift();
     if (next) this.dispatch(next);
@@ -209,6 +241,8 @@ class ServerEnd implements PeerInfo {
 interface Pending {
   resolve(m: Message): void;
   reject(e: Error): void;
+  /** Date.now() value past which the request fails with 408 (a stream it opens inherits it). */
+  deadline: number;
   timer: NodeJS.Timeout;
   signal?: AbortSignal;
   onAbort?: () => void;
@@ -217,6 +251,7 @@ interface Pending {
 class MemoryClientSocket implements ClientSocket {
   server!: ServerEnd;
   private readonly pending = new Map<number, Pending>();
+  private readonly streams: StreamTable;
   private nextId = 0;
   private isClosed = false;
   private reason = 'connection closed';
@@ -224,14 +259,16 @@ class MemoryClientSocket implements ClientSocket {
   constructor(
     readonly remote: string,
     private readonly maxFrameSize: number,
-  ) {}
+  ) {
+    this.streams = memoryStreams(maxFrameSize, (m) => this.server.receive(m));
+  }
 
   get closed(): boolean {
     return this.isClosed;
   }
 
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size + this.streams.size;
   }
 
   request(message: Message, { timeout, signal }: RequestOptions): Promise<Message> {
@@ -242,13 +279,12 @@ class MemoryClientSocket implements ClientSocket {
       const detail = `body of ${message.body.length} bytes exceeds the maximum of ${this.maxFrameSize}`;
       return Promise.reject(new RpcError(ERROR_ID, 413, detail));
     }
-    do this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
-    while (this.pending.has(this.nextId));
-    const id = this.nextId;
+    const id = this.allocateId();
     const frame: Message = { ...copy(message), id, timeout: message.timeout > 0 ? message.timeout : Math.ceil(timeout) };
     return new Promise<Message>((resolve, reject) => {
       const expire = () => this.giveUp(id, 408, `no response within ${timeout} ms`);
-      const p: Pending = { resolve, reject, signal, timer: setTimeout(expire, Math.min(timeout, MAX_TIMER)) };
+      const deadline = Date.now() + timeout;
+      const p: Pending = { resolve, reject, deadline, signal, timer: setTimeout(expire, Math.min(timeout, MAX_TIMER)) };
       if (signal) {
         p.onAbort = () => this.giveUp(id, 499, 'request aborted');
         signal.addEventListener('abort', p.onAbort, { once: true });
@@ -258,15 +294,46 @@ class MemoryClientSocket implements ClientSocket {
     });
   }
 
+  /** Sends `message` as a request stream and returns its channel (ClientSocket.stream). */
+  stream(message: Message, { timeout, signal }: RequestOptions): StreamChannel {
+    if (this.isClosed) throw new RpcError(ERROR_ID, 503, `${this.reason} (${this.remote})`);
+    if (signal?.aborted) throw new RpcError(ERROR_ID, 499, 'request aborted');
+    if (!(timeout > 0)) throw new RpcError(ERROR_ID, 408, 'request deadline already passed');
+    const id = this.allocateId();
+    const frame: Message = { ...copy(message), id, stream: true, timeout: message.timeout > 0 ? message.timeout : Math.ceil(timeout) };
+    const channel = this.streams.open(id, 'client');
+    channel.bound(timeout, signal);
+    queueMicrotask(() => this.server.receive(frame));
+    return channel;
+  }
+
   close(): void {
     if (this.isClosed) return;
     this.lost('connection closed by client');
     this.server.drop('client closed the connection');
   }
 
-  /** A response from the server end, handed over on a later microtask like a frame off the wire. */
-  deliver(res: Message): void {
-    queueMicrotask(() => this.take(res.id)?.resolve(res));
+  /** A frame from the server end, handed over on a later microtask like a frame off the wire. */
+  deliver(m: Message): void {
+    queueMicrotask(() => this.receive(m));
+  }
+
+  private receive(m: Message): void {
+    if (this.isClosed) return;
+    const p = m.kind === MessageKind.response ? this.take(m.id) : undefined;
+    if (!p) {
+      // Stream frames, the answer to a stream call, or a response nobody waits for any more (dropped there).
+      const problem = this.streams.receive(m);
+      if (problem) this.server.drop(problem);
+      return;
+    }
+    if (m.stream) {
+      const channel = this.streams.open(m.id, 'client');
+      channel.openedByResponse();
+      channel.bound(p.deadline - Date.now(), p.signal);
+      m.channel = channel;
+    }
+    p.resolve(m);
   }
 
   /** The connection is gone: everything pending fails with 503. */
@@ -276,6 +343,13 @@ class MemoryClientSocket implements ClientSocket {
     this.reason = reason;
     const err = new RpcError(ERROR_ID, 503, `${reason} (${this.remote})`);
     for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
+    this.streams.closeAll(err);
+  }
+
+  private allocateId(): number {
+    do this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+    while (this.pending.has(this.nextId) || this.streams.has(this.nextId));
+    return this.nextId;
   }
 
   private giveUp(id: number, code: number, detail: string): void {
@@ -293,13 +367,4 @@ class MemoryClientSocket implements ClientSocket {
     if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
     return p;
   }
-}
-
-/** A copy that shares nothing mutable with the original: what a trip through bytes would give. */
-function copy(m: Message): Message {
-  return {
-    ...m,
-    metadata: m.metadata === undefined ? undefined : { ...m.metadata },
-    body: Uint8Array.prototype.slice.call(m.body),
-  };
 }

@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from '../observe/logger';
+import type { StreamChannel } from './stream-channel';
 
 export type Metadata = Record<string, string>;
 
@@ -20,6 +21,12 @@ export const MessageKind = {
   cancel: 2,
   ping: 3,
   pong: 4,
+  /** One message of a stream, in either direction (docs/protocol.md, streams). */
+  data: 5,
+  /** The sender's last frame of a stream: a clean end, or (error set, server only) the call failed. */
+  end: 6,
+  /** Flow control: the receiver lets the sender send `timeout` more data frames on this stream. */
+  credit: 7,
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
@@ -32,12 +39,20 @@ export interface Message {
   /** Target service and endpoint (requests only; empty on responses). */
   service: string;
   endpoint: string;
-  /** Milliseconds left before the caller's deadline; 0 means none given. */
+  /** Milliseconds left before the caller's deadline; 0 means none given. On credit frames: the messages granted. */
   timeout: number;
   metadata: Metadata | undefined;
   /** True when `body` is an encoded ErrorRecord rather than the endpoint's reply. */
   error: boolean;
   body: Uint8Array;
+  /**
+   * The stream flag. On a request: the request is a stream (client or bidi streaming); its messages follow as data
+   * frames once the server grants credit, and the body is empty. On a response: the reply is a stream of data frames
+   * ending with an end frame, and the body is empty.
+   */
+  stream?: boolean;
+  /** Client side: the open stream a response with `stream` set starts; the transport attaches it before resolving. */
+  channel?: StreamChannel;
 }
 
 /** Called by a listener for each inbound request; `reply` sends exactly one response frame back on its connection. */
@@ -51,6 +66,12 @@ export interface PeerInfo {
   onCancel(id: number, cb: () => void): void;
   /** Clears the cancel callback when the request completes. */
   clearCancel(id: number): void;
+  /**
+   * Keeps request `id` open as a stream and returns its channel; the request stays in flight until the channel ends.
+   * Transports that cannot carry streams leave this out. Throws an RpcError (429) when the connection already has
+   * as many open streams as it may.
+   */
+  openStream?(id: number): StreamChannel;
 }
 
 export interface ListenOptions {
@@ -91,7 +112,7 @@ export interface ClientSocket {
   request(message: Message, options: RequestOptions): Promise<Message>;
   /** True once the connection is closed; a pool dials again. */
   readonly closed: boolean;
-  /** Number of requests waiting for a response. */
+  /** Number of requests waiting for a response, open streams included. */
   readonly inFlight: number;
   /** Closes the connection; pending requests fail with 503 and close listeners get no error. */
   close(): void;
@@ -101,6 +122,13 @@ export interface ClientSocket {
    * Runs at once when the socket is already closed. Optional: a pool that gets none finds closed sockets on next use.
    */
   onClose?(listener: (err: Error | undefined) => void): void;
+  /**
+   * Opens a call whose request is a stream (client or bidi streaming): sends `message` with the stream flag and
+   * returns the call's channel at once. The channel's first inbound message is the server's response: a plain one
+   * (the reply, or an error) ends the call; one with `stream` set opens a reply stream. Throws an RpcError (408, 499,
+   * 503) where request() would reject. Transports that cannot carry streams leave this out.
+   */
+  stream?(message: Message, options: RequestOptions): StreamChannel;
 }
 
 export interface DialOptions {

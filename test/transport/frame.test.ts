@@ -79,7 +79,7 @@ describe('tcp frame encoding', () => {
   it('rejects bad magic, version and kind', () => {
     expect(() => decodeAll(header({ magic: 0x1234 }))).toThrow(/bad magic 0x1234/);
     expect(() => decodeAll(header({ version: 9 }))).toThrow(/unsupported version 9/);
-    expect(() => decodeAll(header({ kind: 5 }))).toThrow(/unknown frame kind 5/);
+    expect(() => decodeAll(header({ kind: 8 }))).toThrow(/unknown frame kind 8/);
   });
 
   it('rejects metadata whose entries overrun the section', () => {
@@ -129,6 +129,6 @@ describe('tcp frame encoding', () => {
 
   it('uses the documented header size and kinds', () => {
     expect(HEADER_SIZE).toBe(26);
-    expect(MessageKind).toEqual({ request: 0, response: 1, cancel: 2, ping: 3, pong: 4 });
+    expect(MessageKind).toEqual({ request: 0, response: 1, cancel: 2, ping: 3, pong: 4, data: 5, end: 6, credit: 7 });
   });
 });

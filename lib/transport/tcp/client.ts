@@ -1,10 +1,12 @@
 import { type Socket, connect } from 'node:net';
 import { RpcError } from '../../errors';
+import type { StreamChannel } from '../stream-channel';
 import { type ClientSocket, type Message, MessageKind, type RequestOptions } from '../transport';
 import { type Frame, FrameError, inflateInPlace, pongFor } from './frame';
 import { HEARTBEAT_PING, HEARTBEAT_PING_ID, Heartbeat } from './heartbeat';
 import { type ResolvedOptions, TRANSPORT_ERROR_ID, connectionOptions, formatAddress, parseAddress } from './options';
 import { FrameReader } from './reader';
+import { TcpStreams } from './streams';
 import { FrameWriter } from './writer';
 
 /** setTimeout's ceiling; longer timeouts would fire at once. */
@@ -34,6 +36,8 @@ export class TcpClientSocket implements ClientSocket {
   private readonly pings = new Map<number, { done(): void; fail(e: Error): void }>();
   private readonly reader: FrameReader;
   private readonly writer: FrameWriter;
+  /** Calls answered with a stream, and calls whose request is a stream. */
+  private readonly streams: TcpStreams;
   private nextId = 0;
   private isClosed = false;
   /**
@@ -61,6 +65,7 @@ export class TcpClientSocket implements ClientSocket {
       ping: () => this.writer.write(HEARTBEAT_PING, HEARTBEAT_PING_ID),
       dead: (reason) => this.die(reason),
     });
+    this.streams = new TcpStreams(this.writer, opts.maxFrameSize);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => {
       this.closeReason = `connection error: ${err.message}`;
@@ -101,7 +106,7 @@ export class TcpClientSocket implements ClientSocket {
   }
 
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size + this.streams.table.size;
   }
 
   request(message: Message, options: RequestOptions): Promise<Message> {
@@ -128,6 +133,24 @@ export class TcpClientSocket implements ClientSocket {
       }
       this.pending.set(id, p);
     });
+  }
+
+  /** Sends `message` as a request stream and returns its channel (ClientSocket.stream). */
+  stream(message: Message, options: RequestOptions): StreamChannel {
+    if (this.isClosed) throw unavailable(`${this.closeReason} (${this.remote})`);
+    const { timeout, signal } = options;
+    if (signal?.aborted) throw new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted');
+    if (!(timeout > 0)) throw new RpcError(TRANSPORT_ERROR_ID, 408, 'request deadline already passed');
+    const id = this.allocateId();
+    try {
+      this.writer.write({ ...message, timeout: message.timeout > 0 ? message.timeout : timeout, stream: true }, id);
+    } catch (err) {
+      const e = err as FrameError;
+      throw new RpcError(TRANSPORT_ERROR_ID, e.code || 400, e.message);
+    }
+    const channel = this.streams.table.open(id, 'client');
+    channel.bound(timeout, signal);
+    return channel;
   }
 
   /** Sends a ping and resolves with the round-trip time in ms when the pong comes back (503 if the connection ends). */
@@ -206,7 +229,7 @@ export class TcpClientSocket implements ClientSocket {
   private allocateId(): number {
     // Ids wrap at 2^32; skipping ones still in flight keeps them unique even after wrapping.
     do this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
-    while (this.pending.has(this.nextId) || this.pings.has(this.nextId));
+    while (this.pending.has(this.nextId) || this.pings.has(this.nextId) || this.streams.table.has(this.nextId));
     return this.nextId;
   }
 
@@ -241,14 +264,18 @@ export class TcpClientSocket implements ClientSocket {
   private onFrame(f: Frame): void {
     if (f.kind === MessageKind.response) {
       const p = this.take(f.id);
-      // A response after its request timed out or was aborted: the caller has moved on.
-      if (!p) return;
+      // The answer to a stream call; or a response after its request timed out or was aborted (dropped there).
+      if (!p) return this.streams.receive(f);
       const refused = inflateInPlace(f, this.opts.maxFrameSize);
       if (refused) {
         this.opts.logger.warn({ remote: this.remote, reason: refused.reason }, 'tcp transport: refusing response body');
         return p.reject(new RpcError(TRANSPORT_ERROR_ID, refused.code, refused.reason));
       }
+      // A stream reply: its channel must exist before this frame's successors are read, so it opens here.
+      if (f.stream) f.channel = this.replyStream(f.id, p);
       p.resolve(f);
+    } else if (TcpStreams.carries(f.kind)) {
+      this.streams.receive(f);
     } else if (f.kind === MessageKind.pong) {
       const ping = this.pings.get(f.id);
       this.pings.delete(f.id);
@@ -258,6 +285,14 @@ export class TcpClientSocket implements ClientSocket {
     } else {
       this.opts.logger.debug({ remote: this.remote, kind: f.kind }, 'tcp: client ignoring unexpected frame');
     }
+  }
+
+  /** The channel of a request answered with a stream; the request's deadline and signal now bound the stream. */
+  private replyStream(id: number, p: Pending): StreamChannel {
+    const channel = this.streams.table.open(id, 'client');
+    channel.openedByResponse();
+    channel.bound(p.deadline - performance.now(), p.signal);
+    return channel;
   }
 
   private onSocketClose(): void {
@@ -282,6 +317,7 @@ export class TcpClientSocket implements ClientSocket {
     this.deadlineTimer = undefined;
     const err = unavailable(`${reason} (${this.remote})`);
     for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
+    this.streams.table.closeAll(err);
     for (const ping of this.pings.values()) ping.fail(err);
     this.pings.clear();
     this.closeError = byUs ? undefined : err;

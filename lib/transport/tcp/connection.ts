@@ -1,10 +1,13 @@
 import type { Socket } from 'node:net';
-import { type Message, MessageKind, type PeerInfo, type RequestHandler } from '../transport';
+import { RpcError } from '../../errors';
+import type { StreamChannel } from '../stream-channel';
+import { type Message, MessageKind, type PeerInfo, type RequestHandler, TRANSPORT_ERROR_ID } from '../transport';
 import { type Frame, FrameError, inflateInPlace, pongFor } from './frame';
 import { errorResponse } from '../error-response';
 import { type ResolvedOptions, connectionOptions, formatAddress } from './options';
 import { HEARTBEAT_PING, HEARTBEAT_PING_ID, Heartbeat } from './heartbeat';
 import { FrameReader } from './reader';
+import { TcpStreams } from './streams';
 import { FrameWriter } from './writer';
 
 /** Marks a request whose caller cancelled before the handler registered a callback: a later onCancel runs at once. */
@@ -32,6 +35,8 @@ export class ServerConnection implements PeerInfo {
   private readonly inflight = new Map<number, CancelSlot>();
   private readonly reader: FrameReader;
   private readonly writer: FrameWriter;
+  /** Requests answered with a stream stay in `inflight` until their stream ends. */
+  private readonly streams: TcpStreams;
   private paused = false;
   private pumping = false;
   private closed = false;
@@ -52,6 +57,9 @@ export class ServerConnection implements PeerInfo {
     this.remote = formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
     this.reader = new FrameReader(opts.maxFrameSize);
     this.writer = new FrameWriter(socket, connectionOptions(opts, socket.remoteAddress), () => this.maybeResume());
+    this.streams = new TcpStreams(this.writer, opts.maxFrameSize, (id) => {
+      if (this.inflight.delete(id) && !this.closed) this.settled();
+    });
     socket.setNoDelay(true);
     this.heartbeat = Heartbeat.start(opts.heartbeatInterval, opts.heartbeatTimeout, {
       ping: () => this.writer.write(HEARTBEAT_PING, HEARTBEAT_PING_ID),
@@ -74,6 +82,7 @@ export class ServerConnection implements PeerInfo {
       this.heartbeat?.stop();
       if (this.frameTimer) clearTimeout(this.frameTimer);
       this.cancelAll();
+      this.streams.table.closeAll(new RpcError(TRANSPORT_ERROR_ID, 503, 'connection closed'));
       onClose(this);
     });
   }
@@ -90,6 +99,16 @@ export class ServerConnection implements PeerInfo {
 
   clearCancel(id: number): void {
     if (this.inflight.get(id) !== undefined) this.inflight.set(id, undefined);
+  }
+
+  openStream(id: number): StreamChannel {
+    if (!this.inflight.has(id)) throw new RpcError(TRANSPORT_ERROR_ID, 500, `request ${id} is not in flight`);
+    if (this.inflight.get(id) === CANCELLED) throw new RpcError(TRANSPORT_ERROR_ID, 499, 'the caller cancelled the request');
+    // Open streams do not count against maxInFlight (see `full`), so they have a cap of their own.
+    if (this.streams.table.size >= this.opts.maxInFlight) {
+      throw new RpcError(TRANSPORT_ERROR_ID, 429, `too many open streams on this connection (${this.opts.maxInFlight})`);
+    }
+    return this.streams.table.open(id, 'server');
   }
 
   /** Listener close: refuse new work, end now if idle, otherwise once the last reply is out. */
@@ -123,7 +142,7 @@ export class ServerConnection implements PeerInfo {
     let completed = false;
     try {
       while (!this.closed) {
-        if (this.inflight.size >= this.opts.maxInFlight || this.writer.congested) {
+        if (this.full || this.writer.congested) {
           this.pause();
           break;
         }
@@ -154,6 +173,7 @@ export class ServerConnection implements PeerInfo {
         const slot = this.inflight.get(f.id);
         if (typeof slot === 'function') this.runCancel(slot);
         if (this.inflight.has(f.id)) this.inflight.set(f.id, CANCELLED);
+        this.streams.table.cancelled(f.id, f.timeout);
         return;
       }
       case MessageKind.ping:
@@ -161,6 +181,10 @@ export class ServerConnection implements PeerInfo {
       case MessageKind.pong:
         // The answer to a heartbeat ping: arriving at all was the point (see `heard` in the data handler).
         return;
+      case MessageKind.data:
+      case MessageKind.end:
+      case MessageKind.credit:
+        return this.streams.receive(f);
       default:
         // A response sent to a server makes no sense: ignore it.
         this.opts.logger.debug({ remote: this.remote, kind: f.kind }, 'tcp: ignoring unexpected frame');
@@ -205,8 +229,21 @@ export class ServerConnection implements PeerInfo {
       this.opts.logger.warn({ remote: this.remote, reason: e.message, id }, 'tcp transport: reply not sendable');
       this.writer.write(errorResponse(res, e.code || 500, `reply not sendable: ${e.message}`), id);
     }
+    this.settled();
+  }
+
+  /** A request was answered (or its stream ended): end a draining connection once idle, else maybe read again. */
+  private settled(): void {
     if (this.draining && this.inflight.size === 0) this.end();
     else this.maybeResume();
+  }
+
+  /**
+   * At the in-flight cap the connection stops reading. Open streams are left out of the count: they need this
+   * connection read (data, credit, cancel) to finish, so counting them could stall every stream on it.
+   */
+  private get full(): boolean {
+    return this.inflight.size - this.streams.table.size >= this.opts.maxInFlight;
   }
 
   private pause(): void {
@@ -220,7 +257,7 @@ export class ServerConnection implements PeerInfo {
 
   private maybeResume(): void {
     if (!this.paused || this.closed) return;
-    if (this.inflight.size >= this.opts.maxInFlight || this.writer.congested) return;
+    if (this.full || this.writer.congested) return;
     this.paused = false;
     this.socket.resume();
     this.pump();

@@ -24,13 +24,15 @@ export const MAGIC0 = 0x50;
 export const MAGIC1 = 0x48;
 export const VERSION = 1;
 export const HEADER_SIZE = 26;
-/** Highest kind value understood by this version. */
-export const MAX_KIND = 4;
+/** Highest kind value understood by this version (7: credit). */
+export const MAX_KIND = 7;
 
 export const FLAG_ERROR = 0x01;
 export const FLAG_GZIP = 0x02;
 /** Reserved for one-way requests (no response expected); not sent by this version. */
 export const FLAG_ONEWAY = 0x04;
+/** On a request: its messages follow as a stream. On a response: the reply is a stream (docs/protocol.md). */
+export const FLAG_STREAM = 0x08;
 
 const U16_MAX = 0xffff;
 const U32_MAX = 0xffffffff;
@@ -69,6 +71,7 @@ export interface EncodeLimits {
 export function encodeFrame(m: Message, id: number, limits: EncodeLimits, out: Uint8Array[]): number {
   let body = m.body;
   let flags = m.error ? FLAG_ERROR : 0;
+  if (m.stream === true) flags |= FLAG_STREAM;
   if (body.length > limits.compressThreshold) {
     const packed = gzipSync(body, { level: zlibConstants.Z_BEST_SPEED });
     // Only worth it when it actually saves bytes (already-compressed or random bodies grow).

@@ -1,5 +1,5 @@
 import type { MessageKind } from '../transport';
-import { FLAG_ERROR, FLAG_GZIP, type Frame, FrameError, HEADER_SIZE, MAGIC0, MAGIC1, MAX_KIND, VERSION, readMetadata } from './frame';
+import { FLAG_ERROR, FLAG_GZIP, FLAG_STREAM, type Frame, FrameError, HEADER_SIZE, MAGIC0, MAGIC1, MAX_KIND, VERSION, readMetadata } from './frame';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -79,6 +79,7 @@ export class FrameReader {
       error: (this.flags & FLAG_ERROR) !== 0,
       body: this.bLen === 0 ? EMPTY : b.subarray(o, o + this.bLen),
       gzip: (this.flags & FLAG_GZIP) !== 0,
+      stream: (this.flags & FLAG_STREAM) !== 0,
     };
   }
 
