@@ -10,6 +10,8 @@
  *
  * Prints medians as a markdown block for bench/RESULTS.md. Selection cost has its own script (npm run bench:select).
  */
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { median } = require('./stats.cjs');
@@ -53,6 +55,10 @@ async function failover(kill) {
 }
 
 async function main() {
+  if (!fs.existsSync(path.join(__dirname, 'node_modules'))) {
+    console.error('bench: installing peer dependencies (npm ci --prefix bench)...');
+    execFileSync('npm', ['ci', '--prefix', __dirname, '--no-audit', '--no-fund'], { stdio: ['ignore', 2, 2] });
+  }
   // The waits poll on unref'd timers; this keeps the runner alive between children.
   const keepAlive = setInterval(() => undefined, 60_000);
   const results = { phobosLocal: [], phobosLocalNoAls: [], moleculerLocal: [], steady: [], killed: [] };
