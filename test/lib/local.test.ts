@@ -140,7 +140,6 @@ describe('in-process fast path', () => {
   });
 
   test('propagateContext: false still hands the handler its Context, but nested calls inherit nothing', async () => {
-    const namespace = newNamespace();
     @Service({ name: 'outer' })
     class Outer {
       constructor(private readonly call: () => Promise<Record<string, string>>) {}
@@ -149,9 +148,11 @@ describe('in-process fast path', () => {
         return { own: ctx.metadata.tenant, nested: await this.call() };
       }
     }
-    const inner = testService({ name: 'local', namespace });
-    await inner.handle(new Local()).start();
     for (const propagateContext of [true, false]) {
+      // A namespace per round, so the caller cannot reach the other round's `outer`.
+      const namespace = newNamespace();
+      const inner = testService({ name: 'local', namespace });
+      await inner.handle(new Local()).start();
       const outer: ReturnType<typeof testService> = testService({ name: 'outer', namespace, propagateContext, preferLocal: false });
       await outer.handle(new Outer(() => outer.client.call('local', 'meta'))).start();
       const reply = await inner.client.call<{ own: string; nested: Record<string, string> }>('outer', 'relay', {}, { metadata: { tenant: 'acme' } });
