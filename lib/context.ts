@@ -36,11 +36,6 @@ export function currentContext(): Context | undefined {
   return storage.getStore();
 }
 
-/** Runs `fn(...args)` with `ctx` as the current Context; passing args avoids a closure per request. */
-export function runInContext<A extends unknown[], T>(ctx: Context, fn: (...args: A) => T, ...args: A): T {
-  return storage.run(ctx, fn, ...args);
-}
-
 /** The server's Context: cheap to create; the signal, timer and logger exist only once asked for. */
 export class RequestContext implements Context {
   readonly service: string;

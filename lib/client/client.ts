@@ -10,6 +10,7 @@ import { MessageKind, type DialOptions, type Message, type Metadata, type Transp
 import { hedged } from './hedge';
 import { Pool } from './pool';
 import { asRpcError, backoff, isRetryable } from './retry';
+import { callDeadline, codecFor, decodeReply, mergeMetadata } from './scope';
 import { callWithStream, replyStream } from './stream';
 import { isAsyncIterable } from '../transport/stream-channel';
 import type { Attempt, AttemptFn, CallOptions, CallWrapper, ClientOf, FailMode, PublishOptions } from './types';
@@ -114,8 +115,7 @@ export class Client {
   call<T = unknown>(service: string, endpoint: string, request?: unknown, options: CallOptions = {}): Promise<T> {
     const parent = currentContext();
     const now = Date.now();
-    let deadline = now + (options.timeout ?? this.timeout);
-    if (parent && parent.deadline > 0 && parent.deadline < deadline) deadline = parent.deadline;
+    const deadline = callDeadline(now, options.timeout ?? this.timeout, parent);
     const metadata = mergeMetadata(parent?.metadata, options.metadata);
     if (this.local) {
       const ep = this.local.server.localEndpoint(service, endpoint);
@@ -140,7 +140,7 @@ export class Client {
   /** Publishes an event; subscribers in any process receive it. Metadata of the current request flows along. */
   async publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<void> {
     if (!this.broker) throw errors.unavailable('phobos.client', 'this client has no broker');
-    const codec = options.codec ? this.codecNamed(options.codec) : this.codec;
+    const codec = codecFor(this.codecs, options.codec, this.codec);
     const metadata = mergeMetadata(currentContext()?.metadata, options.metadata) ?? {};
     this.brokerReady ??= this.broker.connect();
     await this.brokerReady;
@@ -192,7 +192,7 @@ export class Client {
   }
 
   private async callRemote(service: string, endpoint: string, request: unknown, metadata: Metadata | undefined, deadline: number, options: CallOptions): Promise<unknown> {
-    const state: CallState = { codec: options.codec ? this.codecNamed(options.codec) : this.codec, request, body: undefined };
+    const state: CallState = { codec: codecFor(this.codecs, options.codec, this.codec), request, body: undefined };
     // Warm lookups are synchronous: awaiting them would cost a suspension per call for nothing.
     const picked = this.selector.select(service, { version: options.version, strategy: options.strategy, labels: options.labels, endpoint, key: options.key });
     const next = picked instanceof Promise ? await picked : picked;
@@ -214,11 +214,11 @@ export class Client {
       const started = performance.now();
       try {
         const value = await this.sendRemote(a);
-        this.selector.mark(service, node, undefined, { endpoint, rtt: performance.now() - started });
+        this.markAttempt(a, started, undefined);
         return value;
       } catch (err) {
         const e = asRpcError(err);
-        this.selector.mark(service, node, e, { endpoint, rtt: performance.now() - started });
+        this.markAttempt(a, started, e);
         if (!isRetryable(e) || attempt + 1 >= attempts) throw e;
         this.logger.debug({ service, node: node.id, attempt, err: e.detail }, 'retrying on another node');
         await backoff(this.backoff, attempt, deadline);
@@ -254,15 +254,20 @@ export class Client {
     const started = performance.now();
     return this.sendRemote(a).then(
       (value) => {
-        this.selector.mark(a.service, a.node, undefined, { endpoint: a.endpoint, rtt: performance.now() - started });
+        this.markAttempt(a, started, undefined);
         return value;
       },
       (err) => {
         const e = asRpcError(err);
-        if (!(quiet && isRetryable(e))) this.selector.mark(a.service, a.node, e, { endpoint: a.endpoint, rtt: performance.now() - started });
+        if (!(quiet && isRetryable(e))) this.markAttempt(a, started, e);
         throw e;
       },
     );
+  }
+
+  /** Tells the selector how an attempt went (the rule: once per node handed out, any error included). */
+  private markAttempt(a: SentAttempt, started: number, err: RpcError | undefined): void {
+    this.selector.mark(a.service, a.node, err, { endpoint: a.endpoint, rtt: performance.now() - started });
   }
 
   /** The end of the remote wrapper chain: encode (once per call), send over a pooled socket, decode the answer. */
@@ -290,7 +295,7 @@ export class Client {
     const reply = await socket.request(message, { timeout: remaining, signal: a.signal });
     // A server-streaming endpoint answers with a stream instead of one value.
     if (reply.channel && !reply.error) return replyStream(reply.channel, this.codecs);
-    const decoded = this.decode(reply);
+    const decoded = decodeReply(this.codecs, reply);
     if (reply.error) throw RpcError.from(decoded as RpcError);
     return decoded;
   };
@@ -301,18 +306,6 @@ export class Client {
     if (!ep) return Promise.reject(errors.unavailable('phobos.client', `${a.service} is no longer served in this process`));
     return this.local!.server.callLocal(ep, a.request, a.metadata, a.deadline);
   };
-
-  private decode(reply: Message): unknown {
-    const codec = this.codecs.get(reply.codec);
-    if (!codec) throw errors.internal('phobos.client', `reply in unknown codec id ${reply.codec}`);
-    return codec.decode(reply.body);
-  }
-
-  private codecNamed(name: string): Codec {
-    const c = this.codecs.named(name);
-    if (!c) throw errors.badRequest('phobos.client', `unknown codec "${name}"`);
-    return c;
-  }
 }
 
 type AttemptSender = (node: SelectedNode, attempt: number, signal: AbortSignal | undefined, quiet?: boolean) => Promise<unknown>;
@@ -321,10 +314,4 @@ function compose(wrappers: readonly CallWrapper[], last: AttemptFn): AttemptFn {
   let fn = last;
   for (let i = wrappers.length - 1; i >= 0; i--) fn = wrappers[i](fn);
   return fn;
-}
-
-function mergeMetadata(inherited: Metadata | undefined, own: Metadata | undefined): Metadata | undefined {
-  if (!inherited || Object.keys(inherited).length === 0) return own;
-  if (!own) return inherited;
-  return { ...inherited, ...own };
 }

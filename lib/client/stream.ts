@@ -3,8 +3,10 @@ import { currentContext } from '../context';
 import { type ErrorRecord, errors, RpcError } from '../errors';
 import type { SelectedNode, Selector } from '../selector/selector';
 import type { StreamChannel } from '../transport/stream-channel';
-import { type ClientSocket, type Message, MessageKind, type Metadata, TRANSPORT_ERROR_ID } from '../transport/transport';
+import { type ClientSocket, type Message, MessageKind } from '../transport/transport';
 import type { Pool } from './pool';
+import { asRpcError } from './retry';
+import { callDeadline, codecFor, decodeReply, mergeMetadata } from './scope';
 import type { CallOptions, ClientStream } from './types';
 
 /**
@@ -43,12 +45,10 @@ export async function callWithStream<T>(
   options: CallOptions,
 ): Promise<T> {
   const parent = currentContext();
-  let deadline = Date.now() + (options.timeout ?? host.timeout);
-  if (parent && parent.deadline > 0 && parent.deadline < deadline) deadline = parent.deadline;
-  const codec = options.codec ? host.codecs.named(options.codec) : host.codec;
-  if (!codec) throw errors.badRequest('phobos.client', `unknown codec "${options.codec}"`);
+  const deadline = callDeadline(Date.now(), options.timeout ?? host.timeout, parent);
+  const codec = codecFor(host.codecs, options.codec, host.codec);
   const metadata = mergeMetadata(parent?.metadata, options.metadata);
-  const picked = host.selector.select(service, { version: options.version, strategy: options.strategy, endpoint });
+  const picked = host.selector.select(service, { version: options.version, strategy: options.strategy, labels: options.labels, endpoint, key: options.key });
   const next = picked instanceof Promise ? await picked : picked;
   const retries = options.retries ?? host.retries;
   for (let attempt = 0; ; attempt++) {
@@ -61,7 +61,7 @@ export async function callWithStream<T>(
       socket = got instanceof Promise ? await got : got;
     } catch (err) {
       // No frame has gone out yet: the one failure a stream call may retry (on another node).
-      const e = err instanceof RpcError ? err : errors.unavailable(TRANSPORT_ERROR_ID, (err as Error).message);
+      const e = asRpcError(err);
       host.selector.mark(service, node, e, { endpoint });
       if (!e.retryable || attempt >= retries) throw e;
       continue;
@@ -102,7 +102,7 @@ async function open<T>(
     void pumpRequests(channel, input, codec);
     first = await channel.next();
   } catch (err) {
-    const e = err instanceof RpcError ? err : errors.unavailable(TRANSPORT_ERROR_ID, (err as Error).message);
+    const e = asRpcError(err);
     host.selector.mark(service, node, e, { endpoint });
     throw e;
   }
@@ -112,7 +112,7 @@ async function open<T>(
     return replyStream<T>(channel, host.codecs) as T;
   }
   // A plain response ends the call: the client stream's reply, or why the server refused or failed it.
-  const value = decode(host.codecs, first);
+  const value = decodeReply(host.codecs, first);
   const failure = first.error ? RpcError.from(value as ErrorRecord) : undefined;
   host.selector.mark(service, node, failure, { endpoint, rtt });
   if (failure) throw failure;
@@ -190,14 +190,14 @@ class ReplyStream<T> implements ClientStream<T>, AsyncIterator<T> {
     }
     if (m.kind === MessageKind.data) {
       try {
-        return { done: false, value: decode(this.codecs, m) as T };
+        return { done: false, value: decodeReply(this.codecs, m) as T };
       } catch (err) {
         this.cancel('undecodable reply');
         throw err;
       }
     }
     this.over = true;
-    if (m.error) throw RpcError.from(decode(this.codecs, m) as ErrorRecord);
+    if (m.error) throw RpcError.from(decodeReply(this.codecs, m) as ErrorRecord);
     return DONE;
   }
 
@@ -212,16 +212,4 @@ class ReplyStream<T> implements ClientStream<T>, AsyncIterator<T> {
     this.cancelled = true;
     this.channel.cancel(errors.cancelled('phobos.client', reason ?? 'stream cancelled'));
   }
-}
-
-function decode(codecs: CodecTable, m: Message): unknown {
-  const codec = codecs.get(m.codec);
-  if (!codec) throw errors.internal('phobos.client', `reply in unknown codec id ${m.codec}`);
-  return codec.decode(m.body);
-}
-
-function mergeMetadata(inherited: Metadata | undefined, own: Metadata | undefined): Metadata | undefined {
-  if (!inherited || Object.keys(inherited).length === 0) return own;
-  if (!own) return inherited;
-  return { ...inherited, ...own };
 }

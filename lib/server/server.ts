@@ -63,6 +63,7 @@ export class Server {
       end: () => this.done(),
       errorFrame: (msg, err) => this.errorFrame(msg, err),
       toRpcError: (err, endpoint) => this.toRpcError(err, endpoint),
+      within: options.propagateContext === false ? (_ctx, fn) => fn() : (ctx, fn) => storage.run(ctx, fn),
     };
   }
 

@@ -1,5 +1,5 @@
 import type { Codec } from '../codec';
-import { RequestContext, runInContext } from '../context';
+import { RequestContext } from '../context';
 import { errors, RpcError } from '../errors';
 import type { Logger } from '../observe/logger';
 import { isAsyncIterable, STREAM_WINDOW, type StreamChannel } from '../transport/stream-channel';
@@ -26,6 +26,8 @@ export interface StreamHost {
   end(): void;
   errorFrame(msg: Message, err: RpcError): Message;
   toRpcError(err: unknown, endpoint: CompiledEndpoint): RpcError;
+  /** Runs `fn` as the handler's flow: inside AsyncLocalStorage unless the server turned propagation off. */
+  within(ctx: RequestContext, fn: () => unknown): unknown;
 }
 
 /** Answers a request for a streaming endpoint (or a request stream sent to any endpoint). */
@@ -91,7 +93,7 @@ class StreamCall {
       this.channel.grant(STREAM_WINDOW);
       arg = this.inbound();
     }
-    void runInContext(ctx, () => this.run(arg));
+    void this.host.within(ctx, () => this.run(arg));
   }
 
   private async run(arg: unknown): Promise<void> {
