@@ -119,6 +119,18 @@ registerPlugin({
     }),
 });
 
+// ---- engines: plugins/<engine>, each loaded only when a flag names it ----------------------------------------------
+
+const NATS = ['@nats-io/transport-node', '@nats-io/jetstream'];
+registerPlugin({ kind: 'registry', name: 'etcd', module: 'etcd', export: 'registryPlugin', requires: ['etcd3'] });
+registerPlugin({ kind: 'registry', name: 'nats', module: 'nats', export: 'registryPlugin', requires: NATS });
+registerPlugin({ kind: 'registry', name: 'redis', module: 'redis', export: 'registryPlugin', requires: ['ioredis'] });
+registerPlugin({ kind: 'transport', name: 'nats', module: 'nats', export: 'transportPlugin', requires: NATS });
+registerPlugin({ kind: 'broker', name: 'nats', module: 'nats', export: 'brokerPlugin', requires: NATS });
+registerPlugin({ kind: 'broker', name: 'rabbitmq', module: 'rabbitmq', export: 'brokerPlugin', requires: ['amqplib'] });
+registerPlugin({ kind: 'broker', name: 'redis', module: 'redis', export: 'brokerPlugin', requires: ['ioredis'] });
+registerPlugin({ kind: 'broker', name: 'mqtt', module: 'mqtt', export: 'brokerPlugin', requires: ['mqtt'] });
+
 registerPlugin({ kind: 'codec', name: 'msgpack', create: () => new MsgpackCodec() });
 registerPlugin({ kind: 'codec', name: 'json', create: () => new JsonCodec() });
 

@@ -204,7 +204,7 @@ export class PhobosService {
     await this.runHooks('beforeStart');
     await this.broker.connect();
     if ([...this.records.values()].some((r) => r.endpoints.length)) {
-      this.listener = await this.transport.listen(this.config.serverAddress, this.server.handle);
+      this.listener = await this.transport.listen(this.config.serverAddress, this.server.handle, { service: this.name });
       const node = {
         id: this.nodeId,
         address: this.config.serverAdvertise ?? advertised(this.listener.address),

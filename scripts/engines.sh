@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Starts the engines the test suite talks to, when they are installed but not listening, and etcd (installed from
 # Debian's etcd-server when missing) on 127.0.0.1:2379 with a fresh data dir. Prints one line per engine.
-# Used by .ci/run; developers can run it too. Only loopback addresses.
+# Used by .ci/run; developers can run it too. Only loopback addresses. With --no-install (the test suite's global
+# setup) nothing is installed: only engines whose binaries are present are started.
 set -u
+install=1
+[ "${1:-}" = "--no-install" ] && install=0
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -35,6 +38,7 @@ start_etcd() {
     return 0
   fi
   if ! command -v etcd >/dev/null 2>&1; then
+    if [ $install = 0 ]; then echo "engines: etcd not installed (etcd missing)"; return 1; fi
     echo "engines: installing etcd-server (apt-get)"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client) >/tmp/phobos-etcd-install.log 2>&1 \
       || { echo "engines: etcd-server install failed (see /tmp/phobos-etcd-install.log)"; return 1; }

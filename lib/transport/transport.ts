@@ -75,6 +75,11 @@ export interface PeerInfo {
 }
 
 export interface ListenOptions {
+  /**
+   * The service this listener serves. Engine transports that can balance by themselves (NATS queue groups) also
+   * listen on a subject shared by every node of the service; socket transports ignore it.
+   */
+  service?: string;
   /** Largest frame accepted, in bytes; larger ones close the connection before being buffered. */
   maxFrameSize?: number;
   /** Most requests one connection may have in flight; past it the server stops reading that connection. */
