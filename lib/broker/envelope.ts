@@ -39,7 +39,7 @@ export function decodeEvent(topic: string, bytes: Uint8Array): Event {
   if (buf[0] !== ENVELOPE_VERSION) throw new RpcError(ENVELOPE_ERROR_ID, 400, `event envelope version ${buf[0]} is not ${ENVELOPE_VERSION}`);
   const metaLen = buf.readUInt32BE(2);
   if (HEADER + metaLen > buf.length) throw new RpcError(ENVELOPE_ERROR_ID, 400, `event metadata length ${metaLen} runs past the envelope`);
-  let metadata: Record<string, string> = {};
+  const metadata: Record<string, string> = {};
   if (metaLen > 0) {
     let parsed: unknown;
     try {
