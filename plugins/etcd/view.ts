@@ -34,8 +34,8 @@ export class WatchedView {
   private watch: EtcdWatcher | undefined;
   private started = false;
   private loaded = false;
-  private firstLoad: Promise<void>;
-  private markLoaded!: () => void;
+  /** The first sync (it never rejects, and is bounded by the call deadline inside). */
+  private firstAttempt: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = RETRY_FIRST_MS;
   private closed = false;
@@ -49,16 +49,18 @@ export class WatchedView {
     private readonly prefix: string,
     private readonly timeoutMs: number,
     private readonly logger: Logger,
-  ) {
-    this.firstLoad = new Promise((resolve) => (this.markLoaded = resolve));
-  }
+  ) {}
 
-  /** Resolves once the first sync is done: at once afterwards; a 503 if etcd does not answer within the deadline. */
+  /**
+   * Resolves once the view holds a first read of the prefix. The first caller waits for the first read; while etcd
+   * has never answered, later callers get a 503 at once (the read is retried in the background).
+   */
   async ready(): Promise<void> {
     this.start();
     if (this.loaded) return;
-    if (this.unreachable) throw new RpcError(ERROR_ID, 503, `etcd: the registry could not be read yet (${this.unreachable.message})`);
-    await bounded('the first read of the registry', this.firstLoad, this.timeoutMs);
+    if (!this.unreachable) await this.firstAttempt;
+    if (this.loaded) return;
+    throw new RpcError(ERROR_ID, 503, `etcd: the registry could not be read (${this.unreachable?.message ?? 'no answer'})`);
   }
 
   get(name: string): ServiceRecord[] {
@@ -92,7 +94,7 @@ export class WatchedView {
   private start(): void {
     if (this.started || this.closed) return;
     this.started = true;
-    void this.sync();
+    this.firstAttempt = this.sync();
   }
 
   private async sync(): Promise<void> {
@@ -104,10 +106,7 @@ export class WatchedView {
       this.reconcile(res.kvs);
       this.syncs++;
       this.startWatch(generation, (BigInt(res.header.revision) + BigInt(1)).toString());
-      if (!this.loaded) {
-        this.loaded = true;
-        this.markLoaded();
-      }
+      this.loaded = true;
     } catch (err) {
       if (generation !== this.generation) return;
       if (!this.loaded) this.unreachable = err as Error;
