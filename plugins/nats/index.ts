@@ -1,0 +1,1 @@
+export { NatsTransport } from './transport';
