@@ -78,6 +78,23 @@ export class NatsConnector {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Settles with `p`, or fails first: 408 after `ms`, 503 as soon as the connection drops (what was under way will
+   * not be confirmed; better said now than at the deadline).
+   */
+  async guard<T>(p: Promise<T>, ms: number, what: string, errorId = NATS_ERROR_ID): Promise<T> {
+    let off: (() => void) | undefined;
+    const dropped = new Promise<never>((_, reject) => {
+      off = this.on((event) => event !== 'reconnect' && reject(new RpcError(errorId, 503, `${what}: the connection to NATS was lost`)));
+    });
+    dropped.catch(() => undefined);
+    try {
+      return await withDeadline(Promise.race([p, dropped]), ms, () => new RpcError(errorId, 408, `${what}: no confirmation within ${ms} ms`));
+    } finally {
+      off?.();
+    }
+  }
+
   /** Closes the connection: pending requests of the client fail, subscriptions end. Safe to call twice. */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -1,1 +1,2 @@
 export { NatsTransport } from './transport';
+export { NatsBroker } from './broker';

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { brokerConformance } from '../../conformance/broker';
 import { transportConformance } from '../../conformance/transport';
 import { describeEngine, ENGINE_ADDRESSES } from '../../helpers/engines';
-import { NatsTransport } from '../../../plugins/nats';
+import { NatsBroker, NatsTransport } from '../../../plugins/nats';
 
 /** The NATS plugins against the same conformance suites as every other registry, broker and transport. */
 
@@ -10,5 +11,17 @@ describeEngine('nats', 'nats transport', () => {
     make: () => new NatsTransport({ address: ENGINE_ADDRESSES.nats }),
     listenAddress: '127.0.0.1:0',
     deadAddress: `phobos.rpc.nobody.${randomBytes(6).toString('hex')}`,
+  });
+});
+
+describeEngine('nats', 'nats broker', () => {
+  brokerConformance({
+    make: async () => {
+      const b = new NatsBroker({ address: ENGINE_ADDRESSES.nats, durable: { redeliveryDelay: 100 } });
+      await b.connect();
+      return b;
+    },
+    redelivers: true,
+    deliveryMs: 5000,
   });
 });
