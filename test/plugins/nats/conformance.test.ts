@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { brokerConformance } from '../../conformance/broker';
 import { transportConformance } from '../../conformance/transport';
 import { describeEngine, ENGINE_ADDRESSES } from '../../helpers/engines';
-import { NatsBroker, NatsTransport } from '../../../plugins/nats';
+import { NatsBroker, NatsRegistry, NatsTransport } from '../../../plugins/nats';
+import { registryConformance } from '../../conformance/registry';
 
 /** The NATS plugins against the same conformance suites as every other registry, broker and transport. */
 
@@ -23,5 +24,14 @@ describeEngine('nats', 'nats broker', () => {
     },
     redelivers: true,
     deliveryMs: 5000,
+  });
+});
+
+describeEngine('nats', 'nats registry', () => {
+  registryConformance({
+    make: () => new NatsRegistry({ address: ENGINE_ADDRESSES.nats }),
+    ttl: 1,
+    expirySlackMs: 500,
+    propagationMs: 2000,
   });
 });
