@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { brokerConformance } from '../../conformance/broker';
 import { transportConformance } from '../../conformance/transport';
 import { describeEngine, ENGINE_ADDRESSES } from '../../helpers/engines';
+import { deleteTestStreams } from './helpers';
 import { NatsBroker, NatsRegistry, NatsTransport } from '../../../plugins/nats';
 import { registryConformance } from '../../conformance/registry';
 
@@ -16,6 +17,7 @@ describeEngine('nats', 'nats transport', () => {
 });
 
 describeEngine('nats', 'nats broker', () => {
+  afterAll(() => deleteTestStreams());
   brokerConformance({
     make: async () => {
       const b = new NatsBroker({ address: ENGINE_ADDRESSES.nats, durable: { redeliveryDelay: 100 } });
