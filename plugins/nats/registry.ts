@@ -202,11 +202,16 @@ export class NatsRegistry implements Registry {
       return;
     }
     const now = Date.now();
-    const entries: Announcement[] = [];
+    // Nodes registered together answer together (one create for the asker's watchers, as the announcement was).
+    const bySeq = new Map<number, Announcement>();
     for (const h of this.held.values()) {
       if (h.expires <= now || (service !== undefined && h.announcement.service.name !== service)) continue;
-      entries.push({ ...h.announcement, ttlMs: h.expires - now });
+      const a = h.announcement;
+      const same = bySeq.get(a.seq);
+      if (same) same.service.nodes.push(...a.service.nodes);
+      else bySeq.set(a.seq, { ...a, ttlMs: h.expires - now, service: { ...a.service, nodes: [...a.service.nodes] } });
     }
+    const entries = [...bySeq.values()];
     // Answer in pieces that fit NATS' max_payload; an instance holding nothing still answers, so askers settle fast.
     const limit = Math.floor(this.conn.maxPayload / 2);
     let chunk: Announcement[] = [];
