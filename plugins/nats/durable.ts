@@ -67,8 +67,9 @@ export class JetStreamSide {
   async streamFor(topic: string): Promise<string | undefined> {
     const known = this.streams.get(topic);
     if (known && (known.name || Date.now() - known.checked < NO_STREAM_RECHECK_MS)) return known.name;
-    const jsm = await this.manager();
-    const name = await jsm.streams.find(topic).catch(() => undefined);
+    // A server without JetStream has no streams: remembered like any other topic without one.
+    const jsm = await this.manager().catch(() => undefined);
+    const name = jsm ? await jsm.streams.find(topic).catch(() => undefined) : undefined;
     this.streams.set(topic, { name, checked: Date.now() });
     return name;
   }
