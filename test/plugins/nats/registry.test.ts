@@ -115,7 +115,8 @@ describeEngine('nats', 'nats registry specifics', () => {
     const took = Date.now() - killed;
     console.log(`crashed process (TTL 2 s, renewed every 1 s) deleted from the view ${took} ms after SIGKILL`);
     expect(gone.service.name).toBe(name);
-    expect(took).toBeLessThanOrEqual(2000 + 500);
+    // TTL 2 s from the last renewal, plus the 250 ms sweep and some room for a loaded machine.
+    expect(took).toBeLessThanOrEqual(2000 + 1000);
     expect(await watcher.getService(name)).toEqual([]);
   }, 30_000);
 });
