@@ -50,7 +50,7 @@ for i = 3, #KEYS do
 end
 if redis.call('HLEN', KEYS[2]) == 0 then redis.call('SREM', KEYS[1], ARGV[1]) end
 if #gone > 0 then
-  redis.call('PUBLISH', ARGV[2], '{"action":"delete","service":' .. ARGV[3] .. table.concat(gone, ',') .. ']}')
+  redis.call('PUBLISH', ARGV[2], '{"action":"delete","service":' .. ARGV[3] .. table.concat(gone, ',') .. ']}}')
 end
 return #gone
 `,
