@@ -24,6 +24,9 @@ export function openConnection(address: string, name: string, logger: Logger): R
     autoResubscribe: true,
     retryStrategy: reconnectDelay,
     connectTimeout: 5000,
+    // Closing waits this long for the socket to close before destroying it; ioredis' 2 s kept processes (and test
+    // runs) alive after close() when the socket had already failed (its 'close' never comes again).
+    disconnectTimeout: 200,
     connectionName: name,
   });
   // ioredis reports every failed reconnect as an 'error' event; without a listener it prints them to the console.

@@ -71,10 +71,8 @@ describeEngine('redis', 'redis queue groups', () => {
     const pub = await broker();
     for (let id = 0; id < 3; id++) await pub.publish(event(topic, id));
     const dead = `${prefix}:dead:${topic}`;
-    const entries = await eventually(async () => {
-      const e = await redis.xrangeBuffer(dead, '-', '+');
-      return e.length > 0 && e;
-    }, 5000);
+    await eventually(async () => (await redis.xlen(dead)) > 0, 5000);
+    const entries = await redis.xrangeBuffer(dead, '-', '+');
     expect(entries).toHaveLength(1);
     const fields = new Map<string, Buffer>();
     for (let i = 0; i < entries[0][1].length; i += 2) fields.set(entries[0][1][i].toString(), entries[0][1][i + 1]);
