@@ -1,8 +1,7 @@
 import type { Event } from '../../../lib/broker/broker';
 import { RpcError } from '../../../lib/errors';
-import type { WatchEvent } from '../../../lib/registry/registry';
 import { RedisBroker, RedisRegistry } from '../../../plugins/redis';
-import { nextMatching, record } from '../../conformance/registry';
+import { record } from '../../conformance/registry';
 import { describeEngine, EngineInstance } from '../../helpers/engines';
 import { eventually } from '../../helpers/process';
 import { uniquePrefix } from './helpers';
@@ -51,7 +50,6 @@ describeEngine('redis', 'redis broker and registry across a server crash and res
     const name = 'outage-svc';
     const rec = record(name, [`${name}-1`]);
     await registry.register(rec, { ttl: 30 });
-    const watcher = observer.watch({ service: name });
     expect((await observer.getService(name))[0].nodes.map((n) => n.id)).toEqual([`${name}-1`]);
 
     await pub.publish(event(topic, 'before'));
@@ -79,10 +77,14 @@ describeEngine('redis', 'redis broker and registry across a server crash and res
     const restarted = Date.now();
     await server.start();
 
-    // The registry registers its node again by itself (the server kept nothing); the watcher hears it as a create.
-    const recreated: WatchEvent = await nextMatching(watcher, (e) => e.action === 'create', 10_000, 'create after restart');
-    expect(recreated.service.nodes.map((n) => n.id)).toEqual([`${name}-1`]);
-    await eventually(async () => (await observer.getService(name))[0]?.nodes.length === 1, 5000);
+    // The registry registers its node again by itself (the restarted server has no data: --save '', no AOF; and
+    // nobody calls register() again).
+    // Watchers are not asserted on here: one whose connection comes back after the re-registration misses it.
+    const back = await eventually(async () => {
+      const found = await observer.getService(name);
+      return found.length === 1 && found;
+    }, 5000);
+    expect(back[0].nodes.map((n) => n.id)).toEqual([`${name}-1`]);
     const registryBack = Date.now() - restarted;
 
     // Subscribers come back on their own: probe until each fan-out subscriber and each group has seen one.
