@@ -80,11 +80,8 @@ describeEngine('redis', 'redis broker and registry across a server crash and res
     // The registry registers its node again by itself (the restarted server has no data: --save '', no AOF; and
     // nobody calls register() again).
     // Watchers are not asserted on here: one whose connection comes back after the re-registration misses it.
-    const back = await eventually(async () => {
-      const found = await observer.getService(name);
-      return found.length === 1 && found;
-    }, 5000);
-    expect(back[0].nodes.map((n) => n.id)).toEqual([`${name}-1`]);
+    await eventually(async () => (await observer.getService(name)).length === 1, 5000);
+    expect((await observer.getService(name))[0].nodes.map((n) => n.id)).toEqual([`${name}-1`]);
     const registryBack = Date.now() - restarted;
 
     // Subscribers come back on their own: probe until each fan-out subscriber and each group has seen one.
