@@ -79,7 +79,7 @@ export class RabbitSubscription implements Subscription {
       ch.on('error', (err: Error) => logger.warn({ topic: this.topic, queue: this.queue, err: err.message }, 'rabbitmq: subscription channel error'));
       await ch.prefetch(options.prefetch);
       const plan = this.queue
-        ? await declareGroupQueue(ch, options.exchange, this.queue, this.topic)
+        ? await declareGroupQueue(ch, options.exchange, this.queue, this.topic, options.queueExpires)
         : await declareFanoutQueue(ch, options.exchange, this.topic);
       const { consumerTag } = await ch.consume(plan.queue, (msg) => this.onDelivery(ch, plan, msg), { noAck: false });
       ch.on('close', () => this.channelClosed(ch, session));

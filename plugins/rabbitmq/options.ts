@@ -22,6 +22,12 @@ export interface RabbitBrokerOptions {
   reconnectMaxMs?: number;
   /** Milliseconds unsubscribe()/close() wait for running handlers before closing their channel. */
   drainTimeout?: number;
+  /**
+   * Milliseconds a queue group's queues (and its dead-letter queue) may stay unused before RabbitMQ deletes them
+   * (x-expires), for groups that come and go; unset = kept until deleted by hand. Every member must agree on it:
+   * RabbitMQ refuses to redeclare a queue with other arguments.
+   */
+  queueExpires?: number;
   logger?: Logger;
 }
 
@@ -38,6 +44,7 @@ export interface ResolvedOptions {
   reconnectMinMs: number;
   reconnectMaxMs: number;
   drainTimeout: number;
+  queueExpires: number | undefined;
 }
 
 function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
@@ -69,5 +76,6 @@ export function resolveOptions(o: RabbitBrokerOptions): ResolvedOptions {
     reconnectMinMs,
     reconnectMaxMs: Math.max(reconnectMinMs, positive('reconnectMaxMs', o.reconnectMaxMs, 5000)),
     drainTimeout: positive('drainTimeout', o.drainTimeout, 5000, true),
+    queueExpires: o.queueExpires === undefined ? undefined : Math.round(positive('queueExpires', o.queueExpires, 0)),
   };
 }

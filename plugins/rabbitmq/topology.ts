@@ -39,17 +39,18 @@ export async function declareExchange(ch: Channel, exchange: string): Promise<vo
  * A queue group's queue and its dead-letter queue. Durable, not auto-deleted: events keep arriving while every
  * member is away (restarting, crashed) and wait for the next one.
  */
-export async function declareGroupQueue(ch: Channel, exchange: string, group: string, topic: string): Promise<QueuePlan> {
+export async function declareGroupQueue(ch: Channel, exchange: string, group: string, topic: string, expires?: number): Promise<QueuePlan> {
   const queue = groupQueueName(exchange, group, topic);
   const deadLetterQueue = deadLetterQueueName(queue);
   const dlx = deadLetterExchangeName(exchange);
   await declareExchange(ch, exchange);
   await ch.assertExchange(dlx, 'direct', { durable: true });
-  await ch.assertQueue(deadLetterQueue, { durable: true });
+  const expiry = expires ? { 'x-expires': expires } : {};
+  await ch.assertQueue(deadLetterQueue, { durable: true, arguments: expiry });
   await ch.bindQueue(deadLetterQueue, dlx, deadLetterQueue);
   await ch.assertQueue(queue, {
     durable: true,
-    arguments: { 'x-dead-letter-exchange': dlx, 'x-dead-letter-routing-key': deadLetterQueue },
+    arguments: { 'x-dead-letter-exchange': dlx, 'x-dead-letter-routing-key': deadLetterQueue, ...expiry },
   });
   await ch.bindQueue(queue, exchange, topic);
   return { queue, deadLetterQueue };
