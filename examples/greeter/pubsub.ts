@@ -40,7 +40,8 @@ async function parent(): Promise<void> {
   const children: ChildProcess[] = [];
   const seen: { role: string; pid: number; id: string }[] = [];
   const ready = roles.map((role) => {
-    const c = fork(__filename, [`--role=${role}`], { stdio: 'inherit' });
+    // The children get the parent's flags (--broker=... and the rest), so the whole example runs on one broker.
+    const c = fork(__filename, [...process.argv.slice(2), `--role=${role}`], { stdio: 'inherit' });
     children.push(c);
     return new Promise<void>((resolve) =>
       c.on('message', (m: { ready?: boolean; role: string; pid: number; id: string }) => (m.ready ? resolve() : seen.push(m))),

@@ -32,7 +32,10 @@ export class RabbitBroker implements Broker {
     });
   }
 
-  /** Waits for the first connection (up to connectTimeout, then 503); later calls return at once when connected. */
+  /**
+   * Waits for a connection: resolves once there is one, 503 when the dial under way fails (or connectTimeout passes).
+   * Reconnecting continues in the background, so a later call can succeed.
+   */
   async connect(): Promise<void> {
     if (this.closed) throw errors.unavailable(ERROR_ID, 'rabbitmq broker is closed');
     await this.connection.ready(this.options.connectTimeout);

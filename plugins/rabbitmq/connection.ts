@@ -71,7 +71,10 @@ export class AmqpConnection {
     throw errors.unavailable(ERROR_ID, `rabbitmq is not connected (${this.stateNow})`);
   }
 
-  /** Starts dialling (once) and waits up to `ms` for a session; on timeout a 503, while dialling goes on. */
+  /**
+   * Starts dialling (once) and waits for a session: a 503 if the dial under way fails, or after `ms` at most; the
+   * dialling goes on in the background either way.
+   */
   ready(ms: number): Promise<Session> {
     if (this.stateNow === 'closed') return Promise.reject(errors.unavailable(ERROR_ID, 'rabbitmq broker is closed'));
     if (this.stateNow === 'idle') void this.dial();
@@ -149,6 +152,9 @@ export class AmqpConnection {
       if (connection) await connection.close().catch(() => undefined);
       if (this.isClosed()) return;
       this.logger.warn({ url: redact(url), err: (err as Error).message }, 'rabbitmq: connect failed');
+      // Whoever waits for a connection hears now, not after a timeout: fail fast, keep dialling in the background.
+      for (const w of this.waiters) w.reject(errors.unavailable(ERROR_ID, `cannot connect to rabbitmq at ${redact(url)}: ${(err as Error).message}`));
+      this.waiters.clear();
       this.retry();
     }
   }

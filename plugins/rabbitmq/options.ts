@@ -13,7 +13,7 @@ export interface RabbitBrokerOptions {
   maxDeliveries?: number;
   /** Default milliseconds a publish may wait for the broker's confirm before failing with 408. */
   publishTimeout?: number;
-  /** Milliseconds connect() waits for the first connection before failing with 503 (it keeps trying after). */
+  /** Milliseconds one dial (TCP and AMQP handshake) may take; connect() fails with 503 after it (and keeps trying). */
   connectTimeout?: number;
   /** AMQP heartbeat in seconds: how a silent, half-dead connection is noticed. 0 turns it off. */
   heartbeat?: number;
