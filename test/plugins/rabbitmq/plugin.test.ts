@@ -1,69 +1,25 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import * as amqp from 'amqplib';
 import { Service, Subscribe, type Context } from '../../../lib';
 import type { Event } from '../../../lib/broker/broker';
 import { RpcError } from '../../../lib/errors';
 import { RabbitBroker } from '../../../plugins/rabbitmq';
 import { uniqueTopic } from '../../conformance/broker';
-import { describeEngine, ENGINE_ADDRESSES, ENGINE_PORTS, freePort } from '../../helpers/engines';
+import { describeEngine, ENGINE_ADDRESSES, freePort } from '../../helpers/engines';
 import { eventually } from '../../helpers/process';
 import { stopAll, testService } from '../../helpers/services';
+import { Door } from './door';
 
 /** The plugin as a Service gets it (flags, catalog, decorators), and its edges: bad input, no server, several URLs. */
 
 const event = (topic: string, id: number): Event => ({ topic, codec: 2, body: Buffer.from(JSON.stringify({ id })), metadata: {} });
 const idOf = (e: Event): number => (JSON.parse(Buffer.from(e.body).toString()) as { id: number }).id;
 
-/**
- * A loopback port that refuses connections until open() and then forwards them to the shared RabbitMQ node: "the
- * server is not there yet, then it is", without stopping the shared node.
- */
-const doors: LateDoor[] = [];
-class LateDoor {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private constructor(readonly port: number) {}
-
-  static async make(): Promise<LateDoor> {
-    const door = new LateDoor(await freePort());
-    doors.push(door);
-    return door;
-  }
-
-  get url(): string {
-    return `amqp://guest:guest@127.0.0.1:${this.port}`;
-  }
-
-  open(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(ENGINE_PORTS.rabbitmq, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          this.sockets.delete(s);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    this.server = server;
-    return new Promise((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
-  }
-}
-
 describeEngine('rabbitmq', 'rabbitmq broker plugin', () => {
   const brokers: RabbitBroker[] = [];
   afterEach(async () => {
     await stopAll();
     await Promise.all(brokers.splice(0).map((b) => b.close()));
-    await Promise.all(doors.splice(0).map((d) => d.close()));
+    await Door.closeAll();
   });
 
   function broker(url: string = ENGINE_ADDRESSES.rabbitmq, extra: Partial<ConstructorParameters<typeof RabbitBroker>[0]> = {}): RabbitBroker {
@@ -122,7 +78,7 @@ describeEngine('rabbitmq', 'rabbitmq broker plugin', () => {
   });
 
   test('no server yet: connect, publish and subscribe fail fast with 503; once it is there, the broker connects by itself', async () => {
-    const door = await LateDoor.make();
+    const door = await Door.make();
     const b = broker(door.url, { reconnectMinMs: 50, reconnectMaxMs: 200 });
     const t = Date.now();
     const err = await b.connect().then(() => undefined, (e: unknown) => e);
@@ -153,7 +109,7 @@ describeEngine('rabbitmq', 'rabbitmq broker plugin', () => {
   });
 
   test('a publisher whose first publish met no server recovers once there is one (the client does not keep the failed connect)', async () => {
-    const door = await LateDoor.make();
+    const door = await Door.make();
     const pub = testService({ name: 'late-pub', broker: 'rabbitmq', plugins: { rabbitmq: { url: door.url, reconnectMinMs: 50, reconnectMaxMs: 100 } } });
     await expect(pub.publish('t', { id: 1 })).rejects.toMatchObject({ code: 503 });
     await expect(pub.publish('t', { id: 2 })).rejects.toMatchObject({ code: 503 });
