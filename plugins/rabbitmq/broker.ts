@@ -90,9 +90,8 @@ export class RabbitBroker implements Broker {
   private reattachAll(session: Session): void {
     for (const sub of this.subscriptions) {
       sub.attach(session).catch((err: Error) => {
-        this.logger.warn({ topic: sub.topic, queue: sub.queue, err: err.message }, 'rabbitmq: re-attaching a subscription failed; dropping the connection to retry');
-        // The simplest way to try again from a clean state: a fresh connection re-attaches everything.
-        if (this.connection.live === session) session.connection.close().catch(() => undefined);
+        this.logger.warn({ topic: sub.topic, queue: sub.queue, err: err.message }, 'rabbitmq: re-attaching a subscription failed; retrying');
+        sub.retryAttach(session);
       });
     }
   }

@@ -103,7 +103,15 @@ export class RabbitSubscription implements Subscription {
     this.consumerTag = undefined;
     this.attachedTo = 0;
     if (this.ended) return;
-    this.reattachLater(session, this.ctx.options.reconnectMinMs);
+    this.retryAttach(session);
+  }
+
+  /**
+   * Attaches again to `session` after a pause, doubling it per failure, for as long as that session is the live one:
+   * a failure that lasts (a queue redeclared with other arguments) costs this subscription, not the connection.
+   */
+  retryAttach(session: Session, delay = this.ctx.options.reconnectMinMs): void {
+    this.reattachLater(session, delay);
   }
 
   private reattachLater(lost: Session, delay: number): void {
@@ -112,7 +120,7 @@ export class RabbitSubscription implements Subscription {
       const live = this.ctx.liveSession();
       // A new session re-attaches through the broker; only the same one is this subscription's job.
       if (this.ended || live !== lost) return;
-      this.ctx.logger.warn({ topic: this.topic, queue: this.queue }, 'rabbitmq: subscription channel closed; consuming again');
+      this.ctx.logger.warn({ topic: this.topic, queue: this.queue }, 'rabbitmq: subscription not consuming; attaching again');
       this.attach(live).catch((err: Error) => {
         this.ctx.logger.warn({ topic: this.topic, queue: this.queue, err: err.message }, 'rabbitmq: re-attaching failed');
         this.reattachLater(lost, Math.min(delay * 2, this.ctx.options.reconnectMaxMs));

@@ -2,7 +2,7 @@ import * as amqp from 'amqplib';
 import { Service, Subscribe, type Context } from '../../../lib';
 import type { Event } from '../../../lib/broker/broker';
 import { RpcError } from '../../../lib/errors';
-import { RabbitBroker } from '../../../plugins/rabbitmq';
+import { groupQueueName, RabbitBroker } from '../../../plugins/rabbitmq';
 import { uniqueTopic } from '../../conformance/broker';
 import { describeEngine, ENGINE_ADDRESSES, freePort } from '../../helpers/engines';
 import { eventually } from '../../helpers/process';
@@ -75,6 +75,38 @@ describeEngine('rabbitmq', 'rabbitmq broker plugin', () => {
       await conn.close();
     }
     expect(got).toEqual([42]);
+  });
+
+  test("the group's queue deleted under a subscriber: it declares it again and consumes on, with one consumer", async () => {
+    const topic = uniqueTopic('deleted');
+    const queue = groupQueueName('phobos', 'phoenix', topic);
+    const got: number[] = [];
+    const sub = broker(ENGINE_ADDRESSES.rabbitmq, { reconnectMinMs: 50 });
+    await sub.subscribe(topic, (e) => void got.push(idOf(e)), { queue: 'phoenix' });
+    const pub = broker();
+    await pub.publish(event(topic, 1));
+    await eventually(() => got.length === 1, 5000);
+    const conn = await amqp.connect(ENGINE_ADDRESSES.rabbitmq);
+    // checkQueue on a missing queue closes its channel (404), so every look gets a channel of its own.
+    const consumers = async (): Promise<number | undefined> => {
+      const ch = await conn.createChannel();
+      ch.on('error', () => undefined);
+      const ok = await ch.checkQueue(queue).catch(() => undefined);
+      await ch.close().catch(() => undefined);
+      return ok?.consumerCount;
+    };
+    try {
+      const admin = await conn.createChannel();
+      await admin.deleteQueue(queue);
+      // RabbitMQ cancels the consumer; the subscription comes back on a fresh channel and declares the queue again.
+      await eventually(async () => (await consumers()) === 1, 5000, 50);
+      await pub.publish(event(topic, 2));
+      await eventually(() => got.length === 2, 5000);
+      expect(await consumers()).toBe(1);
+    } finally {
+      await conn.close().catch(() => undefined);
+    }
+    expect(got).toEqual([1, 2]);
   });
 
   test('no server yet: connect, publish and subscribe fail fast with 503; once it is there, the broker connects by itself', async () => {
