@@ -26,10 +26,7 @@ export class RabbitBroker implements Broker {
   constructor(options: RabbitBrokerOptions = {}) {
     this.options = resolveOptions(options);
     this.logger = options.logger ?? silentLogger;
-    this.connection = new AmqpConnection(this.options, this.logger, {
-      up: (session) => this.reattachAll(session),
-      down: () => undefined,
-    });
+    this.connection = new AmqpConnection(this.options, this.logger, { up: (session) => this.reattachAll(session) });
   }
 
   /**

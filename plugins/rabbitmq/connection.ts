@@ -23,8 +23,8 @@ export interface Session {
 export type ConnectionState = 'idle' | 'connecting' | 'up' | 'down' | 'closed';
 
 export interface ConnectionEvents {
+  /** A new session is live: the broker attaches its subscriptions to it. */
   up(session: Session): void;
-  down(): void;
 }
 
 /** The URL for logs: the password never goes into them. */
@@ -119,7 +119,11 @@ export class AmqpConnection {
       const conn = connection;
       // Registered before anything else can fail, so a loss at any later point is seen (and ignored if not current).
       conn.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'rabbitmq: connection error'));
-      conn.on('close', () => this.lost(conn));
+      let gone = false;
+      conn.on('close', () => {
+        gone = true;
+        this.lost(conn);
+      });
       conn.on('blocked', (reason: string) => {
         this.blockedReason = reason;
         this.logger.warn({ reason }, 'rabbitmq: the node blocks publishers (resource alarm); publishes fail with 503');
@@ -135,6 +139,8 @@ export class AmqpConnection {
         if (this.current?.connection === conn) conn.close().catch(() => undefined);
       });
       await declareExchange(publisher, this.options.exchange);
+      // Closed while the channel was being set up: not a session, dial again.
+      if (gone) throw new Error('connection closed during setup');
       if (this.isClosed()) {
         await conn.close().catch(() => undefined);
         return;
@@ -170,7 +176,6 @@ export class AmqpConnection {
     if (this.stateNow === 'closed') return;
     this.stateNow = 'down';
     this.logger.warn('rabbitmq: connection lost; publishes fail with 503 until it is back');
-    this.events.down();
     this.retry();
   }
 

@@ -110,11 +110,7 @@ export class RabbitSubscription implements Subscription {
    * Attaches again to `session` after a pause, doubling it per failure, for as long as that session is the live one:
    * a failure that lasts (a queue redeclared with other arguments) costs this subscription, not the connection.
    */
-  retryAttach(session: Session, delay = this.ctx.options.reconnectMinMs): void {
-    this.reattachLater(session, delay);
-  }
-
-  private reattachLater(lost: Session, delay: number): void {
+  retryAttach(lost: Session, delay = this.ctx.options.reconnectMinMs): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       const live = this.ctx.liveSession();
@@ -123,7 +119,7 @@ export class RabbitSubscription implements Subscription {
       this.ctx.logger.warn({ topic: this.topic, queue: this.queue }, 'rabbitmq: subscription not consuming; attaching again');
       this.attach(live).catch((err: Error) => {
         this.ctx.logger.warn({ topic: this.topic, queue: this.queue, err: err.message }, 'rabbitmq: re-attaching failed');
-        this.reattachLater(lost, Math.min(delay * 2, this.ctx.options.reconnectMaxMs));
+        this.retryAttach(lost, Math.min(delay * 2, this.ctx.options.reconnectMaxMs));
       });
     }, delay);
   }
