@@ -158,7 +158,8 @@ export function parseDuration(source: string, value: string, bareUnit: number): 
 function checkAddresses(source: string, value: string): string {
   if (!value) throw new ConfigError(`${source}: empty address`);
   for (const part of value.split(',')) {
-    const entry = part.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '');
+    // Scheme, path and any `user:password@` (engine URLs such as amqp://guest:guest@host:5672) are not the port.
+    const entry = part.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '').replace(/^.*@/, '');
     const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(entry)?.[1];
     if (port === undefined) continue; // a bare host or interface name: the plugin picks the port
     if (!/^\d+$/.test(port) || Number(port) > 65535) {

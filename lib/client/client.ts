@@ -143,7 +143,13 @@ export class Client {
     const codec = codecFor(this.codecs, options.codec, this.codec);
     const metadata = mergeMetadata(currentContext()?.metadata, options.metadata) ?? {};
     this.brokerReady ??= this.broker.connect();
-    await this.brokerReady;
+    try {
+      await this.brokerReady;
+    } catch (err) {
+      // An engine broker's connect() fails while its server is down; the next publish must be able to try again.
+      this.brokerReady = undefined;
+      throw err;
+    }
     await this.broker.publish({ topic, codec: codec.id, body: codec.encode(payload), metadata }, { timeout: options.timeout ?? this.timeout });
   }
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +94,8 @@ interface InstanceSpec {
   /** The address to give the plugin for an instance on `port`. */
   address(port: number): string;
   startMs: number;
+  /** The command leaves the engine as a child of its own (a start script): signal the process group, not just it. */
+  group?: boolean;
 }
 
 const SPECS: Record<EngineName, InstanceSpec> = {
@@ -130,22 +132,38 @@ const SPECS: Record<EngineName, InstanceSpec> = {
     startMs: 20_000,
   },
   rabbitmq: {
-    // A second RabbitMQ node of its own: own node name, ports and data, no plugins (no management port clash).
-    command: (port, dir) => ({
-      cmd: 'rabbitmq-server',
-      args: [],
-      env: {
-        RABBITMQ_NODENAME: `phobos${port}@localhost`,
-        RABBITMQ_NODE_PORT: String(port),
-        RABBITMQ_DIST_PORT: String(port + 1),
-        RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-        RABBITMQ_LOG_BASE: join(dir, 'log'),
-        RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
-        RABBITMQ_PID_FILE: join(dir, 'pid'),
-      },
-    }),
+    // A second RabbitMQ node of its own: own node name, ports, config, data, logs and Erlang cookie (HOME), no plugins.
+    // The shared node's /etc/rabbitmq files would pin it to 5672, so it reads files of its own instead. Debian's
+    // /usr/sbin/rabbitmq-server is a wrapper that re-runs the script through su; the script behind it is run as is.
+    // That script keeps the Erlang VM as a child, hence `group`: stop() signals the whole process group.
+    command: (port, dir) => {
+      writeFileSync(join(dir, 'rabbitmq.conf'), `listeners.tcp.local = 127.0.0.1:${port}\n`);
+      writeFileSync(join(dir, 'rabbitmq-env.conf'), '');
+      writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+      const script = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+      return {
+        cmd: existsSync(script) ? script : 'rabbitmq-server',
+        args: [],
+        env: {
+          HOME: dir,
+          RABBITMQ_NODENAME: `phobos${port}@localhost`,
+          RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+          RABBITMQ_NODE_PORT: String(port),
+          RABBITMQ_DIST_PORT: String(port + 1),
+          RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'),
+          RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
+          RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+          RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+          RABBITMQ_LOG_BASE: join(dir, 'log'),
+          RABBITMQ_LOGS: '-',
+          RABBITMQ_PID_FILE: join(dir, 'pid'),
+          RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+        },
+      };
+    },
     address: (port) => `amqp://guest:guest@127.0.0.1:${port}`,
     startMs: 60_000,
+    group: true,
   },
 };
 
@@ -185,7 +203,7 @@ export class EngineInstance {
   async start(): Promise<void> {
     if (this.running) return;
     const { cmd, args, env } = SPECS[this.engine].command(this.port, this.dir);
-    const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: SPECS[this.engine].group });
     this.proc = proc;
     const keep = (chunk: Buffer) => {
       this.output.push(chunk.toString());
@@ -206,7 +224,8 @@ export class EngineInstance {
     const proc = this.proc;
     if (!proc || !this.running) return;
     const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill(signal);
+    if (SPECS[this.engine].group && proc.pid) process.kill(-proc.pid, signal);
+    else proc.kill(signal);
     await exited;
     await waitPort(this.port, false, 10_000, `${this.engine} stop`);
   }
