@@ -1,5 +1,6 @@
 import { describeEngine } from '../helpers/engines';
 import { Child, killAll } from '../helpers/process';
+import { expectPubsubOutput } from '../helpers/examples';
 
 /**
  * The issue's headline combination: the unchanged greeter found through etcd, called over NATS, its events on NATS.
@@ -38,11 +39,7 @@ describeEngine('etcd', 'greeter on etcd + NATS', () => {
       const { code } = await pubsub.exit(25_000);
       const out = pubsub.lines.join('\n');
       expect(code).toBe(0);
-      expect(out).toContain('published 6 events');
-      const split = /workers \(queue "workers"\) handled 6: (\d+)(?: \+ (\d+))?$/m.exec(out);
-      expect(split).not.toBeNull();
-      expect(Number(split![1]) + Number(split![2] ?? 0)).toBe(6);
-      expect(out).toContain('auditor (no queue) handled 6');
+      expectPubsubOutput(out, 'any');
     }, 40_000);
   });
 });

@@ -1,5 +1,6 @@
 import { describeEngine } from '../../helpers/engines';
 import { Child, killAll } from '../../helpers/process';
+import { expectPubsubOutput } from '../../helpers/examples';
 
 /**
  * The greeter examples as real processes with every engine part on NATS (127.0.0.1:4222): a server and a client found
@@ -34,12 +35,6 @@ describeEngine('nats', 'greeter examples on NATS', () => {
     const { code } = await pubsub.exit(25_000);
     const out = pubsub.lines.join('\n');
     expect(code).toBe(0);
-    expect(out).toContain('published 6 events');
-    // NATS picks a queue member at random per event (not round-robin), so one worker may get all six now and then:
-    // what must hold is that the group handled each event once.
-    const split = /workers \(queue "workers"\) handled 6: (\d+)(?: \+ (\d+))?$/m.exec(out);
-    expect(split).not.toBeNull();
-    expect(Number(split![1]) + Number(split![2] ?? 0)).toBe(6);
-    expect(out).toContain('auditor (no queue) handled 6');
+    expectPubsubOutput(out, 'any');
   }, 40_000);
 });

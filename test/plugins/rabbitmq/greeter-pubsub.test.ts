@@ -2,6 +2,7 @@ import * as amqp from 'amqplib';
 import { deadLetterQueueName, groupQueueName } from '../../../plugins/rabbitmq';
 import { describeEngine, ENGINE_ADDRESSES } from '../../helpers/engines';
 import { Child, killAll } from '../../helpers/process';
+import { expectPubsubOutput } from '../../helpers/examples';
 
 /**
  * The greeter pub/sub example (three child processes and a publishing parent) with `--broker=rabbitmq`: the queue
@@ -40,8 +41,6 @@ describeEngine('rabbitmq', 'greeter pub/sub example on rabbitmq', () => {
     const out = pubsub.lines.join('\n');
     expect(pubsub.errLines.join('\n')).not.toMatch(/error/i);
     expect(code).toBe(0);
-    expect(out).toContain('published 6 events');
-    expect(out).toMatch(/workers \(queue "workers"\) handled 6: [1-5] \+ [1-5]/);
-    expect(out).toContain('auditor (no queue) handled 6');
+    expectPubsubOutput(out, 'both');
   });
 });
