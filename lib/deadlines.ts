@@ -84,3 +84,17 @@ export class DeadlineTimer {
     if (next !== Infinity) this.arm(next);
   };
 }
+
+/**
+ * `work`, or a rejection with `onTimeout()` once `ms` pass, the timer cleared either way. For waits on engine clients
+ * that take no deadline of their own: the work itself is not cancelled, only no longer awaited.
+ */
+export async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)));
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

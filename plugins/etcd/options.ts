@@ -1,5 +1,6 @@
 import type { Logger } from '../../lib/observe/logger';
 import { RpcError } from '../../lib/errors';
+import { withDeadline } from '../../lib/deadlines';
 
 /** Options of the etcd registry, the defaults it runs by, and the one helper every etcd call goes through. */
 
@@ -53,16 +54,10 @@ export function normalPrefix(prefix: string | undefined): string {
  * caller the registry is unavailable, whatever the cause inside.
  */
 export async function bounded<T>(what: string, work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RpcError(ERROR_ID, 503, `etcd: ${what} did not answer within ${ms} ms`)), ms);
-  });
   try {
-    return await Promise.race([work, timeout]);
+    return await withDeadline(work, ms, () => new RpcError(ERROR_ID, 503, `etcd: ${what} did not answer within ${ms} ms`));
   } catch (err) {
     if (err instanceof RpcError) throw err;
     throw new RpcError(ERROR_ID, 503, `etcd: ${what} failed: ${(err as Error).message}`);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,6 +1,7 @@
 import { connect, type ConnectionOptions, type NatsConnection, type Status } from '@nats-io/transport-node';
 import { RpcError } from '../../lib/errors';
 import { silentLogger, type Logger } from '../../lib/observe/logger';
+import { withDeadline } from '../../lib/deadlines';
 
 /**
  * One NATS connection, shared by the code of one plugin instance (transport, broker or registry): the address list,
@@ -181,15 +182,4 @@ export const NATS_ERROR_ID = 'phobos.nats';
 
 export function unavailable(detail: string): RpcError {
   return new RpcError(NATS_ERROR_ID, 503, detail);
-}
-
-/** Rejects with `onTimeout()` when `p` takes longer than `ms`; clears its timer either way. */
-export async function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)));
-  try {
-    return await Promise.race([p, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

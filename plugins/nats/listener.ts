@@ -3,7 +3,8 @@ import type { Logger } from '../../lib/observe/logger';
 import { errorResponse } from '../../lib/transport/error-response';
 import type { Frame } from '../../lib/transport/tcp/frame';
 import { type Listener, type Message, MessageKind, type PeerInfo, type RequestHandler } from '../../lib/transport/transport';
-import { type NatsConnector, withDeadline } from './connection';
+import { withDeadline } from '../../lib/deadlines';
+import type { NatsConnector } from './connection';
 import { FrameError, frameBytes, readFrame } from './frames';
 import { serviceCancelSubject, serviceSubject, subjectTokens } from './subjects';
 

@@ -2,7 +2,8 @@ import { RpcError } from '../../lib/errors';
 import { silentLogger, type Logger } from '../../lib/observe/logger';
 import { type ClientSocket, type DialOptions, type Listener, type ListenOptions, type RequestHandler, type Transport, TRANSPORT_ERROR_ID } from '../../lib/transport/transport';
 import { NatsRequester } from './client';
-import { NatsConnector, type NatsConnectionOptions, withDeadline } from './connection';
+import { withDeadline } from '../../lib/deadlines';
+import { NatsConnector, type NatsConnectionOptions } from './connection';
 import { NatsListener } from './listener';
 import { isSubject, nodeSubject } from './subjects';
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
 import { RpcError } from '../../lib/errors';
 import type { Logger } from '../../lib/observe/logger';
+import { withDeadline as deadline } from '../../lib/deadlines';
 
 /**
  * Connections to one Redis server, set up for fail-fast behaviour. ioredis by default queues commands while it is
@@ -86,11 +87,7 @@ export function toRpcError(err: unknown, id: string, what: string): RpcError {
 
 /** `p`, or a 408 after `ms`; the command itself is not cancelled (Redis has no way to), only no longer awaited. */
 export function withDeadline<T>(p: Promise<T>, ms: number, id: string, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RpcError(id, 408, `${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  return deadline(p, ms, () => new RpcError(id, 408, `${what} took longer than ${ms} ms`));
 }
 
 /** A Lua script run by its SHA1; loaded with EVAL when the server does not know it (first use, or after a restart). */
