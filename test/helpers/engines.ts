@@ -80,6 +80,15 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** True when `port` can be bound on every interface right now (stricter than nobody answering on loopback). */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, () => srv.close(() => resolve(true)));
+  });
+}
+
 async function waitPort(port: number, open: boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
   while ((await portOpen(port, '127.0.0.1', 200)) !== open) {
@@ -90,7 +99,8 @@ async function waitPort(port: number, open: boolean, ms: number, what: string): 
 
 interface InstanceSpec {
   /** Command line for an instance on `port` keeping its data under `dir` (a fresh folder per instance). */
-  command(port: number, dir: string): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv };
+  /** `spare` is a port free at this start, for a port clients never use (it may change from one start to the next). */
+  command(port: number, dir: string, spare: number): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv };
   /** The address to give the plugin for an instance on `port`. */
   address(port: number): string;
   startMs: number;
@@ -136,7 +146,7 @@ const SPECS: Record<EngineName, InstanceSpec> = {
     // The shared node's /etc/rabbitmq files would pin it to 5672, so it reads files of its own instead. Debian's
     // /usr/sbin/rabbitmq-server is a wrapper that re-runs the script through su; the script behind it is run as is.
     // That script keeps the Erlang VM as a child, hence `group`: stop() signals the whole process group.
-    command: (port, dir) => {
+    command: (port, dir, spare) => {
       writeFileSync(join(dir, 'rabbitmq.conf'), `listeners.tcp.local = 127.0.0.1:${port}\n`);
       writeFileSync(join(dir, 'rabbitmq-env.conf'), '');
       writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
@@ -149,7 +159,8 @@ const SPECS: Record<EngineName, InstanceSpec> = {
           RABBITMQ_NODENAME: `phobos${port}@localhost`,
           RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
           RABBITMQ_NODE_PORT: String(port),
-          RABBITMQ_DIST_PORT: String(port + 1),
+          // Picked afresh at each start: ephemeral client ports come from the same range and may take a fixed one.
+          RABBITMQ_DIST_PORT: String(spare),
           RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'),
           RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
           RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
@@ -183,10 +194,10 @@ export class EngineInstance {
     this.dir = mkdtempSync(join(tmpdir(), `phobos-${engine}-`));
   }
 
-  /** Starts an instance on a free port (and free port + 1, for engines that need two). */
+  /** Starts an instance on a free port whose successor is free too (etcd listens for peers there). */
   static async start(engine: EngineName): Promise<EngineInstance> {
     let port = await freePort();
-    while (await portOpen(port + 1)) port = await freePort();
+    while (!(await bindable(port + 1))) port = await freePort();
     const instance = new EngineInstance(engine, port);
     await instance.start();
     return instance;
@@ -202,7 +213,7 @@ export class EngineInstance {
 
   async start(): Promise<void> {
     if (this.running) return;
-    const { cmd, args, env } = SPECS[this.engine].command(this.port, this.dir);
+    const { cmd, args, env } = SPECS[this.engine].command(this.port, this.dir, await freePort());
     const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: SPECS[this.engine].group });
     this.proc = proc;
     const keep = (chunk: Buffer) => {
