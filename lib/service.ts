@@ -293,7 +293,7 @@ export class PhobosService {
     return async (event: { codec: number; body: Uint8Array; metadata: Record<string, string> }) => {
       const codec = this.codecs.get(event.codec);
       if (!codec) throw new Error(`event on ${topic} in unknown codec id ${event.codec}`);
-      const payload = codec.decode(event.body);
+      const payload = codec.decode(event.body, '', topic, 'event');
       const ctx = new RequestContext(service, topic, event.metadata, 0, this.logger);
       try {
         await this.server.invoke(ctx, endpoint, payload);

@@ -150,7 +150,7 @@ export class Client {
       this.brokerReady = undefined;
       throw err;
     }
-    await this.broker.publish({ topic, codec: codec.id, body: codec.encode(payload), metadata }, { timeout: options.timeout ?? this.timeout });
+    await this.broker.publish({ topic, codec: codec.id, body: codec.encode(payload, '', topic, 'event'), metadata }, { timeout: options.timeout ?? this.timeout });
   }
 
   /** A typed proxy: one method per handler method. */
@@ -283,8 +283,8 @@ export class Client {
     const state = a[CALL];
     const codec = state?.codec ?? this.codec;
     let body: Uint8Array;
-    if (state && state.request === a.request) body = state.body ??= codec.encode(a.request);
-    else body = codec.encode(a.request);
+    if (state && state.request === a.request) body = state.body ??= codec.encode(a.request, a.service, a.endpoint, 'request');
+    else body = codec.encode(a.request, a.service, a.endpoint, 'request');
     const message: Message = {
       kind: MessageKind.request,
       id: 0,
@@ -300,8 +300,8 @@ export class Client {
     const socket = got instanceof Promise ? await got : got;
     const reply = await socket.request(message, { timeout: remaining, signal: a.signal });
     // A server-streaming endpoint answers with a stream instead of one value.
-    if (reply.channel && !reply.error) return replyStream(reply.channel, this.codecs);
-    const decoded = decodeReply(this.codecs, reply);
+    if (reply.channel && !reply.error) return replyStream(reply.channel, this.codecs, a.service, a.endpoint);
+    const decoded = decodeReply(this.codecs, reply, a.service, a.endpoint);
     if (reply.error) throw RpcError.from(decoded as RpcError);
     return decoded;
   };

@@ -28,9 +28,9 @@ export function codecFor(codecs: CodecTable, name: string | undefined, fallback:
   return c;
 }
 
-/** Decodes an answer frame's body with the codec it names. */
-export function decodeReply(codecs: CodecTable, m: Message): unknown {
+/** Decodes an answer frame's body with the codec it names (the reply of `service.endpoint`). */
+export function decodeReply(codecs: CodecTable, m: Message, service: string, endpoint: string): unknown {
   const codec = codecs.get(m.codec);
   if (!codec) throw errors.internal('phobos.client', `reply in unknown codec id ${m.codec}`);
-  return codec.decode(m.body);
+  return codec.decode(m.body, service, endpoint, 'response');
 }

@@ -32,8 +32,8 @@ export interface StreamClientHost {
 }
 
 /** Wraps the channel of a stream reply: the ClientStream a server or bidi streaming call resolves to. */
-export function replyStream<T>(channel: StreamChannel, codecs: CodecTable): ClientStream<T> {
-  return new ReplyStream<T>(channel, codecs);
+export function replyStream<T>(channel: StreamChannel, codecs: CodecTable, service: string, endpoint: string): ClientStream<T> {
+  return new ReplyStream<T>(channel, codecs, service, endpoint);
 }
 
 /** Client.stream with an AsyncIterable request: a client or bidi streaming call. */
@@ -99,7 +99,7 @@ async function open<T>(
   try {
     if (!socket.stream) throw errors.internal('phobos.client', 'this transport cannot carry request streams');
     channel = socket.stream(message, { timeout: message.timeout, signal });
-    void pumpRequests(channel, input, codec);
+    void pumpRequests(channel, input, codec, service, endpoint);
     first = await channel.next();
   } catch (err) {
     const e = asRpcError(err);
@@ -109,10 +109,10 @@ async function open<T>(
   const rtt = performance.now() - started;
   if (first.stream) {
     host.selector.mark(service, node, undefined, { endpoint, rtt });
-    return replyStream<T>(channel, host.codecs) as T;
+    return replyStream<T>(channel, host.codecs, service, endpoint) as T;
   }
   // A plain response ends the call: the client stream's reply, or why the server refused or failed it.
-  const value = decodeReply(host.codecs, first);
+  const value = decodeReply(host.codecs, first, service, endpoint);
   const failure = first.error ? RpcError.from(value as ErrorRecord) : undefined;
   host.selector.mark(service, node, failure, { endpoint, rtt });
   if (failure) throw failure;
@@ -124,7 +124,7 @@ async function open<T>(
  * returns the caller's iterator, so its finally blocks run) as soon as the call is over for any reason. An iterator
  * that throws cancels the call, which then fails with 499.
  */
-async function pumpRequests(ch: StreamChannel, input: AsyncIterable<unknown>, codec: Codec): Promise<void> {
+async function pumpRequests(ch: StreamChannel, input: AsyncIterable<unknown>, codec: Codec, service: string, endpoint: string): Promise<void> {
   let it: AsyncIterator<unknown> | undefined;
   // False while the caller's iterator may be suspended in a yield (it must then be returned).
   let finished = false;
@@ -146,7 +146,7 @@ async function pumpRequests(ch: StreamChannel, input: AsyncIterable<unknown>, co
       if (!ch.canSend) return;
       let body: Uint8Array;
       try {
-        body = codec.encode(r.value);
+        body = codec.encode(r.value, service, endpoint, 'request');
       } catch (err) {
         throw errors.badRequest('phobos.client', `cannot encode a request message: ${(err as Error).message}`);
       }
@@ -172,6 +172,8 @@ class ReplyStream<T> implements ClientStream<T>, AsyncIterator<T> {
   constructor(
     private readonly channel: StreamChannel,
     private readonly codecs: CodecTable,
+    private readonly service: string,
+    private readonly endpoint: string,
   ) {}
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
@@ -190,14 +192,14 @@ class ReplyStream<T> implements ClientStream<T>, AsyncIterator<T> {
     }
     if (m.kind === MessageKind.data) {
       try {
-        return { done: false, value: decodeReply(this.codecs, m) as T };
+        return { done: false, value: decodeReply(this.codecs, m, this.service, this.endpoint) as T };
       } catch (err) {
         this.cancel('undecodable reply');
         throw err;
       }
     }
     this.over = true;
-    if (m.error) throw RpcError.from(decodeReply(this.codecs, m) as ErrorRecord);
+    if (m.error) throw RpcError.from(decodeReply(this.codecs, m, this.service, this.endpoint) as ErrorRecord);
     return DONE;
   }
 

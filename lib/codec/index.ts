@@ -2,7 +2,7 @@ import type { Codec } from './codec';
 import { JsonCodec } from './json';
 import { MsgpackCodec } from './msgpack';
 
-export type { Codec } from './codec';
+export type { Codec, MessageRole } from './codec';
 export { CODEC_IDS } from './codec';
 export { JsonCodec } from './json';
 export { MsgpackCodec } from './msgpack';

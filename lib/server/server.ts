@@ -104,7 +104,7 @@ export class Server {
     if (endpoint.stream !== undefined || msg.stream === true) return serveStream(this.streams, msg, reply, peer, endpoint, codec);
     let request: unknown;
     try {
-      request = codec.decode(msg.body);
+      request = codec.decode(msg.body, msg.service, msg.endpoint, 'request');
     } catch (err) {
       reply(this.errorFrame(msg, errors.badRequest(SERVER_ERROR_ID, `malformed ${codec.name} body: ${(err as Error).message}`)));
       return;
@@ -216,7 +216,7 @@ export class Server {
 
   private replyFrame(msg: Message, value: unknown, endpoint: CompiledEndpoint): Message {
     try {
-      return responseTo(msg, this.codecs.get(msg.codec)!.encode(value), false);
+      return responseTo(msg, this.codecs.get(msg.codec)!.encode(value, msg.service, msg.endpoint, 'response'), false);
     } catch (err) {
       const id = `${endpoint.info.service}.${endpoint.info.endpoint}`;
       return this.errorFrame(msg, errors.internal(id, `cannot encode the response: ${(err as Error).message}`));
@@ -237,8 +237,9 @@ export class Server {
   }
 
   private errorFrame(msg: Message, err: RpcError): Message {
-    // Error bodies use the request's codec when we know it, JSON otherwise, so any caller can read them.
-    const codec = this.codecs.get(msg.codec) ?? this.codecs.get(CODEC_IDS.json)!;
+    // Error bodies use the request's codec when it describes itself, JSON otherwise, so any caller can read them.
+    const own = this.codecs.get(msg.codec);
+    const codec = own && !own.typed ? own : this.codecs.get(CODEC_IDS.json)!;
     return responseTo(msg, codec.encode(err.toJSON()), true, codec.id);
   }
 

@@ -83,7 +83,7 @@ class StreamCall {
     let arg: unknown;
     if (this.endpoint.stream === 'server') {
       try {
-        arg = this.codec.decode(msg.body);
+        arg = this.codec.decode(msg.body, msg.service, msg.endpoint, 'request');
       } catch (err) {
         this.settle(errors.badRequest(this.id, `malformed ${this.codec.name} body: ${(err as Error).message}`));
         return this.finished();
@@ -155,7 +155,7 @@ class StreamCall {
       }
       let value: unknown;
       try {
-        value = this.codec.decode(m.body);
+        value = this.codec.decode(m.body, this.endpoint.info.service, this.endpoint.info.endpoint, 'request');
         if (validate) {
           value = validate(value);
           if (value instanceof Promise) value = await value;
@@ -174,7 +174,7 @@ class StreamCall {
 
   private encode(value: unknown): Uint8Array {
     try {
-      return this.codec.encode(value);
+      return this.codec.encode(value, this.endpoint.info.service, this.endpoint.info.endpoint, 'response');
     } catch (err) {
       throw errors.internal(this.id, `cannot encode a stream message: ${(err as Error).message}`);
     }
