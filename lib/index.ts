@@ -21,7 +21,7 @@ export { resolveConfig, ConfigError, FLAGS, DEFAULTS } from './flags';
 export type { Config } from './flags';
 export { registerPlugin, availablePlugins } from './plugins';
 export type { PluginDefinition, PluginContext, PluginKind, PluginFactory } from './plugins';
-export type { Codec } from './codec';
+export type { Codec, MessageRole } from './codec';
 export { CodecTable, JsonCodec, MsgpackCodec, CODEC_IDS } from './codec';
 export type { Registry, ServiceRecord, NodeRecord, EndpointRecord, WatchEvent, Watcher } from './registry/registry';
 export { MemoryRegistry } from './registry/memory';
