@@ -109,7 +109,7 @@ export function summarize(input: {
 /** The human summary: one fact per line, errors by code last. */
 export function formatSummary(s: BenchSummary): string {
   const l = s.latency;
-  const f = (v: number) => `${v.toFixed(2)}ms`;
+  const f = (v: number) => `${v.toFixed(v < 1 ? 3 : v < 100 ? 2 : 1)}ms`;
   const lines = [
     `${s.service}.${s.endpoint}: ${s.total} calls in ${s.duration.toFixed(2)}s, ${s.concurrency} concurrent`,
     `  ok       ${s.ok}`,
