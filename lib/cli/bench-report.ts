@@ -95,7 +95,8 @@ export function summarize(input: {
     service: input.service,
     endpoint: input.endpoint,
     concurrency: input.concurrency,
-    duration: Math.round(duration * 1000) / 1000,
+    // Microseconds: a short -n run takes a few ms, and req/s must be checkable against total / duration.
+    duration: Math.round(duration * 1e6) / 1e6,
     total,
     ok: input.ok,
     errors,

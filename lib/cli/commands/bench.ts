@@ -12,6 +12,7 @@ import { parseJson } from './basic';
 export const bench: Command = {
   synopsis: 'bench <service> <endpoint> [json]',
   summary: 'load test: concurrent callers for a duration or a count; req/s, latency percentiles, errors by code',
+  longRunning: true,
   options: {
     concurrency: { type: 'string', short: 'c', value: 'n', help: 'callers, each calling again once answered (16)' },
     duration: { type: 'string', short: 'd', value: 'duration', help: 'how long to run: 10s, 500ms, 2m (10s unless -n is given)' },
@@ -20,6 +21,7 @@ export const bench: Command = {
   },
   details: [
     'Progress goes to stderr (a live bar on a terminal, a line a second otherwise); the summary to stdout.',
+    'Ctrl-c ends the run early: the calls in flight finish and the summary covers what was done.',
     'Latency counts every call, failed ones included. --codec picks the codec, --timeout the deadline of each call.',
     'Exit code 1 when no call succeeded (or the service is unknown), 0 otherwise.',
   ],
