@@ -1,131 +1,133 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { createService } from '../service';
-import { RpcError } from '../errors';
 import { FLAGS } from '../flags';
-import { TOPIC_SERVICE_PREFIX } from '../broker/p2p';
-import type { ServiceRecord } from '../registry/registry';
+import { RpcError } from '../errors';
+import { createService, type PhobosService } from '../service';
+import { CliError, optionsHelp, parseArgs } from './args';
+import type { Command, Io } from './command';
+import { bench } from './commands/bench';
+import { call, describeService, list, publish } from './commands/basic';
+import { health } from './commands/health';
+import { watch } from './commands/watch';
 
 /**
  * `phobos`: look at and talk to running services with the same flags the services take (--registry, --transport...).
- *   phobos list                               services in the registry (--all includes broker topics)
- *   phobos describe <service>                 versions, endpoints with their JSON Schemas, nodes
- *   phobos call <service> <endpoint> '<json>' one call; prints the reply as JSON
- *   phobos publish <topic> '<json>'           one event
+ * This file finds the command and runs it; each command lives in commands/, the argument rules in args.ts.
  */
 
-const USAGE = `usage: phobos <command> [args] [--flags]
-commands:
-  list                                services in the registry (--all also lists broker topics)
-  describe <service>                  versions, endpoints and nodes of a service
-  call <service> <endpoint> [json]    call an endpoint with a JSON request; prints the JSON reply
-  publish <topic> [json]              publish a JSON event
-flags (env twins PHOBOS_<FLAG>):
-${Object.entries(FLAGS)
-  .map(([f, s]) => `  --${f.padEnd(24)} ${s.help}`)
-  .join('\n')}
-  --timeout <duration>                same as --client_request_timeout`;
+const COMMANDS: Record<string, Command> = { list, describe: describeService, call, publish, health, bench, watch };
 
-function fail(message: string, code = 1): never {
-  process.stderr.write(`phobos: ${message}\n`);
-  process.exit(code);
+/** The gateway parses its own flags and runs until stopped: it gets the arguments as typed. */
+const GATEWAY = {
+  synopsis: 'gateway',
+  summary: 'serve the HTTP gateway (POST /{service}/{endpoint}, /rpc, /openapi.json)',
+  help: [
+    'usage: phobos gateway [--address 127.0.0.1:8080] [--cors] [--body_limit <bytes>] [--flags]',
+    'Serves every service in the registry over HTTP until ctrl-c; see README.md, "The HTTP gateway".',
+  ],
+};
+
+/** The shared flags' names that take a value; used to find the command word among them. */
+const VALUE_FLAGS = new Set([...Object.keys(FLAGS), 'timeout']);
+
+export function usage(): string {
+  const rows = [...Object.values(COMMANDS), GATEWAY].map((c) => `  ${c.synopsis.padEnd(36)} ${c.summary}`);
+  const flags = Object.entries(FLAGS).map(([f, s]) => `  --${f.padEnd(34)} ${s.help}`);
+  return [
+    'usage: phobos <command> [args] [--flags]',
+    'commands:',
+    ...rows,
+    'flags every command takes (env twins PHOBOS_<FLAG>):',
+    ...flags,
+    `  ${'--timeout <duration>'.padEnd(36)} same as --client_request_timeout`,
+    'phobos <command> --help shows the options of a command.',
+  ].join('\n');
 }
 
-function parseJson(text: string | undefined, what: string): unknown {
-  if (text === undefined || text === '') return {};
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    fail(`${what} is not valid JSON: ${(err as Error).message}`);
-  }
+export function commandHelp(c: Command): string {
+  const options = optionsHelp(c.options);
+  return [
+    `usage: phobos ${c.synopsis} [options] [--flags]`,
+    c.summary,
+    ...(options.length ? ['options:', ...options] : []),
+    ...(c.details ?? []),
+    `The shared flags (--registry, --transport, --codec, --timeout ...) are listed by phobos --help.`,
+  ].join('\n');
 }
 
-function positionals(argv: string[]): string[] {
-  const out: string[] = [];
+/** The command word: the first argument that is neither an option nor the value of a shared flag. */
+function splitCommand(argv: readonly string[]): { name: string | undefined; rest: string[] } {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--') {
-      out.push(...argv.slice(i + 1));
-      break;
-    }
-    if (a.startsWith('--')) {
-      // `--flag value` form: skip the value of known flags.
-      const name = a.slice(2);
-      if (!name.includes('=') && (FLAGS[name] || name === 'timeout')) i++;
+    if (a === '--') break;
+    if (a.startsWith('--') && !a.includes('=') && VALUE_FLAGS.has(a.slice(2))) {
+      i++;
       continue;
     }
-    out.push(a);
+    if (!a.startsWith('-')) return { name: a, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
   }
-  return out;
+  return { name: undefined, rest: [...argv] };
 }
 
-export async function main(argv = process.argv.slice(2)): Promise<void> {
-  const [command, ...args] = positionals(argv);
-  if (!command || command === 'help' || argv.includes('--help')) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
+export async function main(argv: readonly string[] = process.argv.slice(2), io: Io = { out: process.stdout, err: process.stderr }): Promise<number> {
+  const { name, rest } = splitCommand(argv);
+  if (name === undefined || name === 'help') {
+    const topic = name === 'help' ? splitCommand(rest).name : undefined;
+    if (topic && COMMANDS[topic]) io.out.write(`${commandHelp(COMMANDS[topic])}\n`);
+    else if (topic === 'gateway') io.out.write(`${GATEWAY.help.join('\n')}\n`);
+    else io.out.write(`${usage()}\n`);
+    return 0;
   }
-  const timeoutIdx = argv.findIndex((a) => a === '--timeout' || a.startsWith('--timeout='));
-  const flagArgv = timeoutIdx >= 0 ? argv.map((a) => a.replace(/^--timeout(?==|$)/, '--client_request_timeout')) : argv;
-  const service = createService({ name: 'phobos-cli', argv: flagArgv });
-  const print = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
-  try {
-    switch (command) {
-      case 'list': {
-        const all = argv.includes('--all');
-        const services = (await service.registry.listServices()).filter((s) => all || !s.name.startsWith(TOPIC_SERVICE_PREFIX));
-        const rows = summarize(services);
-        if (rows.length === 0) process.stdout.write('no services found\n');
-        for (const r of rows) process.stdout.write(`${r}\n`);
-        break;
-      }
-      case 'describe': {
-        if (!args[0]) fail('describe needs a service name');
-        const versions = await service.registry.getService(args[0]);
-        if (versions.length === 0) fail(`service ${args[0]} not found`);
-        print(versions);
-        break;
-      }
-      case 'call': {
-        if (!args[0] || !args[1]) fail("call needs <service> <endpoint> ['<json>']");
-        print(await service.client.call(args[0], args[1], parseJson(args[2], 'the request')));
-        break;
-      }
-      case 'publish': {
-        if (!args[0]) fail("publish needs <topic> ['<json>']");
-        await service.publish(args[0], parseJson(args[1], 'the event'));
-        process.stdout.write(`published to ${args[0]}\n`);
-        break;
-      }
-      default:
-        fail(`unknown command "${command}"\n${USAGE}`);
+  if (name === 'gateway') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.out.write(`${GATEWAY.help.join('\n')}\n`);
+      return 0;
     }
-  } catch (err) {
-    if (err instanceof RpcError) {
-      process.stderr.write(`${JSON.stringify(err.toJSON())}\n`);
-      process.exitCode = 1;
-    } else throw err;
-  } finally {
-    await service.stop();
+    // Loaded only when asked for: the gateway brings an HTTP server the other commands do not need.
+    const { gatewayCommand } = require('./gateway') as typeof import('./gateway');
+    await gatewayCommand(rest);
+    return 0;
   }
-}
+  const command = COMMANDS[name];
+  if (!command) throw new CliError(`unknown command "${name}" (commands: ${[...Object.keys(COMMANDS), 'gateway'].join(', ')}; phobos --help)`);
 
-function summarize(services: ServiceRecord[]): string[] {
-  const byName = new Map<string, { versions: Set<string>; nodes: number }>();
-  for (const s of services) {
-    const e = byName.get(s.name) ?? { versions: new Set<string>(), nodes: 0 };
-    e.versions.add(s.version);
-    e.nodes += s.nodes.length;
-    byName.set(s.name, e);
+  const parsed = parseArgs(rest, command.options);
+  if (parsed.help) {
+    io.out.write(`${commandHelp(command)}\n`);
+    return 0;
   }
-  return [...byName.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, e]) => `${name}\tversions: ${[...e.versions].join(', ')}\tnodes: ${e.nodes}`);
+  let service: PhobosService | undefined;
+  const interrupt = new AbortController();
+  // Long-running commands stop and report on the first ctrl-c; a second one (or one for any other command) ends now.
+  const onSigint = () => {
+    if (command.longRunning && !interrupt.signal.aborted) interrupt.abort();
+    else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await command.run({
+      args: parsed.positionals,
+      options: parsed.options,
+      service: () => (service ??= createService({ name: 'phobos-cli', argv: parsed.flagArgv })),
+      io,
+      interrupted: interrupt.signal,
+    });
+  } catch (err) {
+    if (!(err instanceof RpcError)) throw err;
+    io.err.write(`${JSON.stringify(err.toJSON())}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await service?.stop();
+  }
 }
 
 if (require.main === module) {
   main().then(
-    () => process.exit(process.exitCode ?? 0),
-    (err) => fail((err as Error).message),
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`phobos: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
   );
 }

@@ -26,6 +26,25 @@ export interface ServerOptions {
    * 20 this spares every promise of the process the async-hook cost AsyncLocalStorage brings.
    */
   propagateContext?: boolean;
+  /** The node id announced in the registry, reported by the health endpoint. */
+  node?: string;
+}
+
+/**
+ * The reserved endpoint every served service answers (docs/protocol.md, Health). A `.` cannot appear in a JavaScript
+ * method name, so no decorated method clashes by its default name, and add() refuses it as an explicit one.
+ */
+export const HEALTH_ENDPOINT = 'phobos.health';
+
+/** What the health endpoint answers. `draining` is a normal answer, not an error: the node is alive but leaving. */
+export interface HealthReport {
+  status: 'serving' | 'draining';
+  service: string;
+  /** Requests (and open streams) being served by this server, over all its services; the probe not included. */
+  inFlight: number;
+  /** Seconds since the server was created, to the millisecond. */
+  uptime: number;
+  node?: string;
 }
 
 type Invoker = (ctx: RequestContext, endpoint: CompiledEndpoint, request: unknown) => unknown;
@@ -40,6 +59,8 @@ export class Server {
   private readonly codecs: CodecTable;
   private readonly logger: Logger;
   private readonly dev: boolean;
+  private readonly node: string | undefined;
+  private readonly createdAt = Date.now();
   private active = 0;
   private isDraining = false;
   private idleWaiters: (() => void)[] = [];
@@ -56,6 +77,7 @@ export class Server {
     this.codecs = options.codecs;
     this.logger = options.logger;
     this.dev = options.dev ?? false;
+    this.node = options.node;
     this.invoke = options.propagateContext === false ? invokeDirectly : invokeInContext;
     this.streams = {
       logger: this.logger,
@@ -72,6 +94,7 @@ export class Server {
     let byName = this.endpoints.get(service);
     if (!byName) this.endpoints.set(service, (byName = new Map()));
     if (byName.has(name)) throw new Error(`endpoint ${service}.${name} is registered twice`);
+    if (name === HEALTH_ENDPOINT) throw new Error(`endpoint name ${name} is reserved for health checks (${service})`);
     byName.set(name, endpoint);
   }
 
@@ -84,14 +107,31 @@ export class Server {
     return this.active;
   }
 
+  /** The health of `service` as the reserved endpoint reports it; undefined when this server does not serve it. */
+  health(service: string): HealthReport | undefined {
+    if (!this.endpoints.has(service)) return undefined;
+    const report: HealthReport = {
+      status: this.isDraining ? 'draining' : 'serving',
+      service,
+      inFlight: this.active,
+      uptime: (Date.now() - this.createdAt) / 1000,
+    };
+    if (this.node !== undefined) report.node = this.node;
+    return report;
+  }
+
   /** The transport's RequestHandler; bound so it can be passed as is. */
   readonly handle = (msg: Message, reply: Reply, peer: PeerInfo): void => {
     if (this.isDraining) {
+      // A health probe gets its answer ("draining") rather than the 503 every other request gets now.
+      if (msg.endpoint === HEALTH_ENDPOINT && this.endpoints.has(msg.service)) return reply(this.healthFrame(msg));
       reply(this.errorFrame(msg, errors.unavailable(SERVER_ERROR_ID, 'server is shutting down')));
       return;
     }
     const endpoint = this.endpoints.get(msg.service)?.get(msg.endpoint);
     if (!endpoint) {
+      // Health is looked for only once the endpoint lookup missed: the normal path pays nothing for it.
+      if (msg.endpoint === HEALTH_ENDPOINT && this.endpoints.has(msg.service)) return reply(this.healthFrame(msg));
       const what = this.endpoints.has(msg.service) ? `endpoint ${msg.service}.${msg.endpoint}` : `service ${msg.service}`;
       reply(this.errorFrame(msg, errors.notFound(SERVER_ERROR_ID, `unknown ${what}`)));
       return;
@@ -221,6 +261,13 @@ export class Server {
       const id = `${endpoint.info.service}.${endpoint.info.endpoint}`;
       return this.errorFrame(msg, errors.internal(id, `cannot encode the response: ${(err as Error).message}`));
     }
+  }
+
+  /** The health answer, in the caller's codec when it describes itself (JSON otherwise, as for errors). */
+  private healthFrame(msg: Message): Message {
+    const own = this.codecs.get(msg.codec);
+    const codec = own && !own.typed ? own : this.codecs.get(CODEC_IDS.json)!;
+    return responseTo(msg, codec.encode(this.health(msg.service)), false, codec.id);
   }
 
   private finishLocal(ctx: RequestContext): void {
