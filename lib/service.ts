@@ -143,7 +143,7 @@ export class PhobosService {
     this.transport = make('transport', transport);
     this.selector = make('selector', selector, { registry: this.registry, cache: this.cache });
     this.broker = make('broker', broker, { registry: this.registry, cache: this.cache, transport: this.transport });
-    this.server = new Server({ codecs: this.codecs, logger: this.logger, dev: options.dev, propagateContext: options.propagateContext });
+    this.server = new Server({ codecs: this.codecs, logger: this.logger, dev: options.dev, propagateContext: options.propagateContext, node: this.nodeId });
     this.client = new Client({
       transport: this.transport,
       selector: this.selector,
