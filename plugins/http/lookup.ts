@@ -10,7 +10,15 @@ import { gatewayError } from './errors';
  * not callable and are not found.
  */
 
-const SANE_NAME = /^[^\x00-\x1f\x7f/]{1,256}$/;
+/** Service names worth a registry lookup: up to 256 characters, no slash, no control characters. */
+function saneName(name: string): boolean {
+  if (name.length === 0 || name.length > 256) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0x2f) return false;
+  }
+  return true;
+}
 
 export function isCallable(e: EndpointRecord): boolean {
   return e.metadata?.subscriber !== 'true';
@@ -21,7 +29,7 @@ export function isPublicService(name: string): boolean {
 }
 
 export async function findEndpoint(cache: RegistryCache, service: string, endpoint: string): Promise<EndpointRecord> {
-  if (!SANE_NAME.test(service) || !isPublicService(service)) throw gatewayError(404, `unknown service ${JSON.stringify(service)}`);
+  if (!saneName(service) || !isPublicService(service)) throw gatewayError(404, `unknown service ${JSON.stringify(service)}`);
   let records: ServiceRecord[] | undefined = cache.peek(service);
   if (!records) {
     try {
