@@ -1,4 +1,5 @@
 import { gatewayError } from './errors';
+import { syntaxErrorPosition } from './json-position';
 
 /**
  * Request bodies from the outside world are parsed so that they cannot pollute prototypes. JSON.parse itself makes
@@ -29,7 +30,7 @@ export function parseJson(text: string): unknown {
 
 function describeSyntaxError(text: string, message: string): string {
   const m = /position (\d+)/.exec(message);
-  const position = m ? Number(m[1]) : text.length;
+  const position = m ? Number(m[1]) : syntaxErrorPosition(text);
   let line = 1;
   let lineStart = 0;
   for (let i = 0; i < position && i < text.length; i++) {
