@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { ConfigError } from '../flags';
 import { createService, type PhobosService } from '../service';
 
@@ -32,23 +31,21 @@ export interface GatewayFlags {
 /** Reads the gateway's own flags; the rest of argv is left for the service. */
 export function parseGatewayFlags(argv: readonly string[]): { flags: GatewayFlags; rest: string[] } {
   const rest: string[] = [];
-  const own: string[] = [];
+  const values: Partial<Record<(typeof OWN_FLAGS)[number], string | true>> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const name = a.startsWith('--') ? a.slice(2).split('=')[0] : '';
-    if (!(OWN_FLAGS as readonly string[]).includes(name)) {
+    const eq = a.indexOf('=');
+    const name = (a.startsWith('--') ? a.slice(2, eq < 0 ? undefined : eq) : '') as (typeof OWN_FLAGS)[number];
+    if (!OWN_FLAGS.includes(name)) {
       rest.push(a);
       continue;
     }
-    own.push(a);
-    // `--flag value` (every own flag but a bare --cors takes a value)
-    if (!a.includes('=') && name !== 'cors') own.push(argv[++i] ?? '');
+    if (eq >= 0) values[name] = a.slice(eq + 1);
+    // A bare --cors is a switch; every other flag takes the next argument as its value.
+    else if (name === 'cors') values[name] = true;
+    else if (i + 1 < argv.length) values[name] = argv[++i];
+    else throw new ConfigError(`--${name} needs a value`);
   }
-  const { values } = parseArgs({
-    args: own,
-    options: { address: { type: 'string' }, cors: { type: 'string' }, body_limit: { type: 'string' }, header_prefix: { type: 'string' } },
-    strict: false,
-  });
   const flags: GatewayFlags = {};
   if (typeof values.address === 'string') flags.address = values.address;
   if (values.cors === true || values.cors === '' || values.cors === '*') flags.cors = true;
