@@ -20,17 +20,18 @@ export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 /** How long /ready waits for the registry to answer. */
 const READY_PROBE_MS = 1000;
 
-const FIXED: Record<string, { allow: string; run: (core: GatewayCore, req: IncomingMessage, res: ServerResponse) => Promise<void> | void }> = {
-  '/health': { allow: 'GET, HEAD', run: (core, req, res) => json(core, req, res, 200, { status: 'ok' }) },
-  '/ready': { allow: 'GET, HEAD', run: ready },
-  '/openapi.json': { allow: 'GET, HEAD', run: openapi },
-  '/rpc': { allow: 'POST', run: handleJsonRpc },
-};
+type Route = { allow: string; run: (core: GatewayCore, req: IncomingMessage, res: ServerResponse) => Promise<void> | void };
+/** A Map, not an object literal: a request target such as `__proto__` must not find a route. */
+const FIXED = new Map<string, Route>([
+  ['/health', { allow: 'GET, HEAD', run: (core, req, res) => json(core, req, res, 200, { status: 'ok' }) }],
+  ['/ready', { allow: 'GET, HEAD', run: ready }],
+  ['/openapi.json', { allow: 'GET, HEAD', run: openapi }],
+  ['/rpc', { allow: 'POST', run: handleJsonRpc }],
+]);
 
 export function createHandler(core: GatewayCore): Handler {
   const cors = core.options.cors;
-  return (req, res) => {
-    core.track(res);
+  const route = (req: IncomingMessage, res: ServerResponse): void => {
     if (cors && applyCors(cors, req, res)) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -40,7 +41,7 @@ export function createHandler(core: GatewayCore): Handler {
       return core.fail(req, res, gatewayError(503, 'the gateway is shutting down'), { close: true });
     }
     const method = req.method ?? 'GET';
-    const fixed = FIXED[path];
+    const fixed = FIXED.get(path);
     if (fixed) {
       const allowed = fixed.allow.split(', ');
       if (method === 'OPTIONS') return options(res, `${fixed.allow}, OPTIONS`);
@@ -48,7 +49,7 @@ export function createHandler(core: GatewayCore): Handler {
       return guard(core, req, res, fixed.run(core, req, res));
     }
     const slash = path.indexOf('/', 1);
-    if (slash < 0 || path.indexOf('/', slash + 1) >= 0 || slash === path.length - 1) {
+    if (path[0] !== '/' || slash < 0 || path.indexOf('/', slash + 1) >= 0 || slash === path.length - 1) {
       return core.fail(req, res, gatewayError(404, `no route for ${path.slice(0, 200)}: call POST /{service}/{endpoint}`), { close: hasBody(req) });
     }
     if (method === 'OPTIONS') return options(res, 'GET, POST, OPTIONS');
@@ -62,6 +63,14 @@ export function createHandler(core: GatewayCore): Handler {
       return core.fail(req, res, gatewayError(400, 'the path is not valid percent-encoding'), { close: hasBody(req) });
     }
     guard(core, req, res, handleCall(core, req, res, service, endpoint));
+  };
+  return (req, res) => {
+    core.track(res);
+    try {
+      route(req, res);
+    } catch (err) {
+      guard(core, req, res, Promise.reject(err));
+    }
   };
 }
 

@@ -132,6 +132,17 @@ describe('bad input', () => {
     expect(r.json.keys).not.toContain('__proto__');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
+
+  test('odd request targets (__proto__, toString, absolute form) are refused (Node 400 or our 404), and the gateway keeps serving', async () => {
+    const { gateway, call } = await startFixture();
+    for (const target of ['__proto__', 'toString', 'http://elsewhere/gw/echo', '*']) {
+      const raw = new RawClient(gateway.address);
+      raw.write(`GET ${target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n`);
+      await raw.waitClosed(3000);
+      expect({ target, status: raw.received.slice(0, 12) }).toEqual({ target, status: expect.stringMatching(/^HTTP\/1\.1 40[04]$/) });
+    }
+    expect((await call({ path: '/gw/echo', body: { still: 1 } })).json).toEqual({ still: 1 });
+  });
 });
 
 describe('slow clients', () => {
