@@ -62,7 +62,10 @@ export function localUnary(face: FaceContext, target: Target): handleUnaryCall<B
   return (call, callback) => {
     let cancel: (() => void) | undefined;
     const peer: PeerInfo = { remote: call.getPeer(), onCancel: (_id, cb) => (cancel = cb), clearCancel: () => (cancel = undefined) };
-    call.on('cancelled', () => cancel?.());
+    // At the deadline grpc-js cancels the call too; the handler's own deadline timer then says why (a TimeoutError).
+    call.on('cancelled', () => {
+      if (remaining(call.getDeadline()) > 0) cancel?.();
+    });
     const id = face.nextId();
     const msg = requestFrame(face, target, id, call.request, call.metadata, timeoutOf(face, call.getDeadline()));
     face.phobos.server.handle(
@@ -85,11 +88,18 @@ export function localServerStream(face: FaceContext, target: Target): handleServ
   return (call) => {
     const id = face.nextId();
     let owed = 0;
+    /** Messages written past the gRPC stream's high-water mark: their credit comes back on 'drain'. */
+    let blocked = 0;
+    const onDrain = () => {
+      const n = blocked;
+      blocked = 0;
+      credit(n);
+    };
     const table: StreamTable = new StreamTable((frame) => {
       switch (frame.kind) {
         case MessageKind.data:
           if (call.write(asBuffer(frame.body))) credit(1);
-          else call.once('drain', () => credit(1));
+          else if (blocked++ === 0) call.once('drain', onDrain);
           return;
         case MessageKind.end:
         case MessageKind.response:
@@ -115,7 +125,7 @@ export function localServerStream(face: FaceContext, target: Target): handleServ
       clearCancel: () => undefined,
       openStream: (streamId) => table.open(streamId, 'server'),
     };
-    call.on('cancelled', () => table.cancelled(id));
+    call.on('cancelled', () => table.cancelled(id, remaining(call.getDeadline()) > 0 ? 0 : 408));
     const msg = requestFrame(face, target, id, call.request, call.metadata, timeoutOf(face, call.getDeadline()));
     face.phobos.server.handle(
       msg,

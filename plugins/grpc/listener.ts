@@ -43,16 +43,17 @@ export class GrpcListener implements Listener {
       channelOptions['grpc.keepalive_timeout_ms'] = options.heartbeatTimeout;
     }
     const server = new GrpcServer(channelOptions);
-    let listener: GrpcListener | undefined;
+    // Calls can only arrive once bound, by which time the listener exists.
+    const ref: { listener?: GrpcListener } = {};
     server.addService(
       { Call: { path: CALL_PATH, requestStream: false, responseStream: false, requestSerialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough, responseDeserialize: passThrough } },
-      { Call: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => listener!.serve(handler, options.logger, call, callback) },
+      { Call: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => ref.listener!.serve(handler, options.logger, call, callback) },
     );
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(address, options.credentials ?? ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
-    listener = new GrpcListener(address.replace(/:\d+$/, `:${port}`), server, options.closeGrace, onClosed);
-    return listener;
+    ref.listener = new GrpcListener(address.replace(/:\d+$/, `:${port}`), server, options.closeGrace, onClosed);
+    return ref.listener;
   }
 
   private serve(handler: RequestHandler, logger: Logger, call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
