@@ -126,6 +126,28 @@ describe('gRPC face', () => {
     expect(got).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
 
+  test('a server stream is paced by its reader: a paused gRPC reader stops the generator, a cancel closes it', async () => {
+    const before = lab.produced;
+    const stream = client.ticks({ count: 1_000_000 }, { deadline: Date.now() + 10_000 }) as grpc.ClientReadableStream<{ n: number }>;
+    await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+    stream.pause();
+    // Wait until production stalls (HTTP/2 and stream buffers full), then check it stays stalled.
+    let last = -1;
+    await eventually(async () => {
+      const now = lab.produced;
+      const stalled = now === last;
+      last = now;
+      await new Promise((r) => setTimeout(r, 100));
+      return stalled;
+    }, 5000);
+    // What fills before the stall: the HTTP/2 window (64 KiB of 8-byte messages, about 8K) and the stream's buffer.
+    expect(lab.produced - before).toBeLessThan(20_000);
+    const closed = lab.closedStreams;
+    stream.on('error', () => undefined);
+    stream.cancel();
+    await eventually(() => lab.closedStreams === closed + 1, 2000);
+  });
+
   test('a stream that fails midway ends with the mapped status after the messages before it', async () => {
     const got: number[] = [];
     let failure: grpc.ServiceError | undefined;

@@ -16,6 +16,10 @@ export class Lab {
   /** How each Hold call ended: the abort reason's name and message. */
   readonly holds: { name: string; message: string }[] = [];
   held: (() => void) | undefined;
+  /** Ticks the stream handler has produced, over all calls. */
+  produced = 0;
+  /** Stream handlers whose generator was closed (finished, failed or returned on cancel). */
+  closedStreams = 0;
 
   @Method({ request: Echo })
   async echo(req: z.infer<typeof Echo>, ctx: Context): Promise<object> {
@@ -43,9 +47,14 @@ export class Lab {
 
   @Method({ stream: 'server' })
   async *ticks(req: { count: number; failAfter: number }): AsyncGenerator<{ n: number }> {
-    for (let n = 1; n <= req.count; n++) {
-      if (req.failAfter && n > req.failAfter) throw errors.badRequest('lab.ticks', 'no more ticks');
-      yield { n };
+    try {
+      for (let n = 1; n <= req.count; n++) {
+        if (req.failAfter && n > req.failAfter) throw errors.badRequest('lab.ticks', 'no more ticks');
+        this.produced++;
+        yield { n };
+      }
+    } finally {
+      this.closedStreams++;
     }
   }
 }
