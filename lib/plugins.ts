@@ -130,6 +130,8 @@ registerPlugin({ kind: 'broker', name: 'nats', module: 'nats', export: 'brokerPl
 registerPlugin({ kind: 'broker', name: 'rabbitmq', module: 'rabbitmq', export: 'brokerPlugin', requires: ['amqplib'] });
 registerPlugin({ kind: 'broker', name: 'redis', module: 'redis', export: 'brokerPlugin', requires: ['ioredis'] });
 registerPlugin({ kind: 'broker', name: 'mqtt', module: 'mqtt', export: 'brokerPlugin', requires: ['mqtt'] });
+registerPlugin({ kind: 'transport', name: 'grpc', module: 'grpc', export: 'transportPlugin', requires: ['@grpc/grpc-js', 'protobufjs'] });
+registerPlugin({ kind: 'codec', name: 'protobuf', module: 'protobuf', export: 'codecPlugin', requires: ['protobufjs'] });
 
 registerPlugin({ kind: 'codec', name: 'msgpack', create: () => new MsgpackCodec() });
 registerPlugin({ kind: 'codec', name: 'json', create: () => new JsonCodec() });

@@ -52,9 +52,9 @@ describe('flags and environment', () => {
   test('an unknown plugin name lists the names available for that kind', () => {
     const build = (argv: string[]) => () => createService({ name: 'x', argv, env: {}, exitOnConfigError: false });
     expect(build(['--registry=consul'])).toThrow('unknown registry "consul" (available: etcd, mdns, memory, nats, redis)');
-    expect(build(['--transport=carrier-pigeon'])).toThrow(/unknown transport "carrier-pigeon" \(available: memory, nats, tcp\)/);
+    expect(build(['--transport=carrier-pigeon'])).toThrow(/unknown transport "carrier-pigeon" \(available: grpc, memory, nats, tcp\)/);
     expect(build(['--broker=kafka'])).toThrow(/unknown broker "kafka" \(available: memory, mqtt, nats, p2p, rabbitmq, redis\)/);
-    expect(build(['--codec=xml'])).toThrow(/unknown codec "xml" \(available: json, msgpack\)/);
+    expect(build(['--codec=xml'])).toThrow(/unknown codec "xml" \(available: json, msgpack, protobuf\)/);
     expect(build(['--selector=psychic'])).toThrow(/unknown selector "psychic" \(available: hash, latency, leastinflight, random, roundrobin, weighted\)/);
   });
 });

@@ -93,7 +93,7 @@ describe('services in separate processes', () => {
 
   test.each([
     [['--registry=nope'], /^phobos: unknown registry "nope" \(available: etcd, mdns, memory, nats, redis\)$/],
-    [['--transport=smoke'], /^phobos: unknown transport "smoke" \(available: memory, nats, tcp\)$/],
+    [['--transport=smoke'], /^phobos: unknown transport "smoke" \(available: grpc, memory, nats, tcp\)$/],
     [['--client_request_timeout=forever'], /^phobos: --client_request_timeout: "forever" is not a duration/],
     [['--server_address=127.0.0.1:99999'], /^phobos: --server_address: port "99999" in "127.0.0.1:99999" is out of range/],
   ])('bad flag %j: one line on stderr, exit code 1', async (args, message) => {
