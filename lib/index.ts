@@ -6,7 +6,7 @@ import 'reflect-metadata';
 export { Service, Method, Subscribe, describe } from './decorators';
 export type { ServiceDescriptor, MethodDescriptor, SubscriptionDescriptor, MethodOptions, SubscribeOptions, StreamKind } from './decorators';
 export { createService, PhobosService } from './service';
-export type { ServiceOptions } from './service';
+export type { ServiceOptions, ServiceState } from './service';
 export { createFunction, PhobosFunction } from './function';
 export type { Context } from './context';
 export { currentContext } from './context';

@@ -67,7 +67,7 @@ export interface ServiceOptions extends Partial<Omit<Config, 'registry' | 'trans
   exitOnConfigError?: boolean;
 }
 
-type State = 'new' | 'starting' | 'started' | 'stopping' | 'stopped';
+export type ServiceState = 'new' | 'starting' | 'started' | 'stopping' | 'stopped';
 
 export type LifecycleEvent = 'beforeStart' | 'afterStart' | 'beforeStop' | 'afterStop';
 type Hook = (service: PhobosService) => void | Promise<void>;
@@ -96,7 +96,7 @@ export class PhobosService {
   private readonly subscriptions: Subscription[] = [];
   private listener: Listener | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
-  private state: State = 'new';
+  private state: ServiceState = 'new';
   private readonly hooks: Record<LifecycleEvent, Hook[]> = { beforeStart: [], afterStart: [], beforeStop: [], afterStop: [] };
 
   constructor(options: ServiceOptions) {
@@ -191,6 +191,11 @@ export class PhobosService {
   /** Publishes an event through the broker (same as `client.publish`). */
   publish(topic: string, payload: unknown, options?: Parameters<Client['publish']>[2]): Promise<void> {
     return this.client.publish(topic, payload, options);
+  }
+
+  /** Where the service is in its lifecycle: 'started' once start() has finished, until stop() begins. */
+  get lifecycle(): ServiceState {
+    return this.state;
   }
 
   /** The address the server listens on, once started. */

@@ -86,7 +86,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2), io: 
     // Loaded only when asked for: the gateway brings an HTTP server the other commands do not need.
     const { gatewayCommand } = require('./gateway') as typeof import('./gateway');
     await gatewayCommand(rest);
-    return 0;
+    // A bad gateway flag is reported by gatewayCommand itself, through the exit code.
+    return Number(process.exitCode ?? 0);
   }
   const command = COMMANDS[name];
   if (!command) throw new CliError(`unknown command "${name}" (commands: ${[...Object.keys(COMMANDS), 'gateway'].join(', ')}; phobos --help)`);

@@ -51,11 +51,7 @@ export class GatewayCore {
   }
 }
 
-/**
- * The service's lifecycle state. PhobosService keeps it private (there is no public getter yet), so this reads the
- * field structurally; an unknown shape counts as started, readiness then resting on the registry check alone.
- */
+/** True between the end of start() and the beginning of stop(). */
 export function serviceStarted(service: PhobosService): boolean {
-  const state = (service as unknown as { state?: unknown }).state;
-  return state === undefined || state === 'started';
+  return service.lifecycle === 'started';
 }

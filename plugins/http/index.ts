@@ -44,8 +44,7 @@ export function attachGateway(service: PhobosService, options: GatewayOptions = 
       throw err;
     }
   };
-  const state = (service as unknown as { state?: string }).state;
-  if (state === 'started') void start().catch((err) => service.logger.error({ err }, 'the gateway could not start'));
+  if (service.lifecycle === 'started') void start().catch((err) => service.logger.error({ err }, 'the gateway could not start'));
   else service.on('afterStart', start);
   service.on('beforeStop', async () => {
     await gateway?.close();

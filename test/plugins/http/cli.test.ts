@@ -51,11 +51,11 @@ describe('phobos gateway', () => {
     expect(lines).toEqual([`gateway listening on http://${at}`]);
   });
 
-  test('as a child process on the default registry: calls a service in another process, exits 0 on SIGTERM', async () => {
+  test('phobos gateway as a child process on the default registry: calls a service in another process, exits 0 on SIGTERM', async () => {
     const name = uniqueName('gwcli');
     const server = new Child('test/fixtures/service-process.js', [], { FIXTURE_NAME: name });
     await server.waitFor(/^READY/);
-    const gateway = new Child('test/fixtures/gateway-cli.js', ['--address', '127.0.0.1:0']);
+    const gateway = new Child('lib/cli/main.js', ['gateway', '--address', '127.0.0.1:0']);
     const [, at] = await gateway.waitFor(/^gateway listening on http:\/\/(.+)$/);
     const echo = await call(at, { path: `/${name}/echo`, body: { x: [1, 'two'] } });
     expect(echo).toMatchObject({ status: 200, json: { x: [1, 'two'] } });
