@@ -11,6 +11,11 @@ import type { Registry, ServiceRecord, Watcher } from './registry';
 export interface CacheOptions {
   /** How long an entry is trusted without a watch event, in ms. */
   ttl?: number;
+  /**
+   * How many names with no nodes are remembered (each for a second), the oldest forgotten first. Names come from
+   * callers (a gateway passes on whatever a request names), so without a bound random names would grow memory forever.
+   */
+  maxMisses?: number;
   logger?: Logger;
 }
 
@@ -20,8 +25,14 @@ interface Entry {
   stale: boolean;
 }
 
+/** How long "no nodes" is believed, in ms. */
+const MISS_TTL = 1000;
+
 export class RegistryCache {
   private readonly entries = new Map<string, Entry>();
+  /** Names the registry knew no nodes of, and when it said so; insertion order is age order. */
+  private readonly misses = new Map<string, number>();
+  private readonly maxMisses: number;
   private readonly inflight = new Map<string, Promise<ServiceRecord[]>>();
   private readonly ttl: number;
   private readonly logger: Logger;
@@ -33,14 +44,24 @@ export class RegistryCache {
     options: CacheOptions = {},
   ) {
     this.ttl = options.ttl ?? 30_000;
+    this.maxMisses = options.maxMisses ?? 1024;
     this.logger = options.logger ?? silentLogger;
   }
 
   /** The cached records when fresh, without touching the registry; undefined otherwise. */
   peek(name: string): ServiceRecord[] | undefined {
     const e = this.entries.get(name);
-    if (!e || e.stale || Date.now() - e.fetched > this.ttl) return undefined;
+    if (!e) {
+      const missed = this.misses.get(name);
+      return missed !== undefined && Date.now() - missed < MISS_TTL ? [] : undefined;
+    }
+    if (e.stale || Date.now() - e.fetched > this.ttl) return undefined;
     return e.records;
+  }
+
+  /** Names held: services with nodes plus remembered misses (bounded by maxMisses). */
+  get size(): number {
+    return this.entries.size + this.misses.size;
   }
 
   async getService(name: string): Promise<ServiceRecord[]> {
@@ -59,6 +80,7 @@ export class RegistryCache {
   invalidate(name: string): void {
     const e = this.entries.get(name);
     if (e) e.stale = true;
+    this.misses.delete(name);
   }
 
   close(): void {
@@ -66,13 +88,21 @@ export class RegistryCache {
     this.watcher?.stop();
     this.watcher = undefined;
     this.entries.clear();
+    this.misses.clear();
   }
 
   private async fetch(name: string): Promise<ServiceRecord[]> {
     try {
       const records = await this.registry.getService(name);
-      // An empty answer is cached only briefly: a service that is starting should be found soon after.
-      this.entries.set(name, { records, fetched: records.length ? Date.now() : Date.now() - this.ttl + 1000, stale: false });
+      if (records.length) {
+        this.misses.delete(name);
+        this.entries.set(name, { records, fetched: Date.now(), stale: false });
+      } else {
+        // An empty answer is remembered only briefly (a service that is starting should be found soon after), and
+        // only for a bounded number of names.
+        this.entries.delete(name);
+        this.remember(name);
+      }
       return records;
     } catch (err) {
       const last = this.entries.get(name);
@@ -87,6 +117,12 @@ export class RegistryCache {
     } finally {
       this.inflight.delete(name);
     }
+  }
+
+  private remember(name: string): void {
+    this.misses.delete(name);
+    this.misses.set(name, Date.now());
+    if (this.misses.size > this.maxMisses) this.misses.delete(this.misses.keys().next().value as string);
   }
 
   private ensureWatch(): void {
