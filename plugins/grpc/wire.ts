@@ -159,5 +159,3 @@ export function streamEndError(s: Pick<StatusObject, 'code' | 'details'>, addres
       return new RpcError(TRANSPORT_ERROR_ID, 503, `connection to ${address} lost: ${why}`);
   }
 }
-
-export { FrameError };
