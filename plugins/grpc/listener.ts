@@ -1,18 +1,18 @@
-import { Server as GrpcServer, ServerCredentials, status as Status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { Server as GrpcServer, ServerCredentials, status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../../lib/observe/logger';
-import type { Listener, Message, PeerInfo, RequestHandler } from '../../lib/transport/transport';
-import { remaining } from './status';
-import { asBuffer, CALL_PATH, passThrough, readRequest, responseHeaders } from './wire';
+import type { Listener, RequestHandler } from '../../lib/transport/transport';
+import { StreamPeer } from './peer';
+import { FRAMES_METHOD } from './wire';
 
 /**
- * The server side of `--transport=grpc`: a grpc-js server with one generic method, `/phobos.Transport/Call`, whose
- * request and response are raw bytes. Each call becomes a request frame for the Phobos handler; its reply goes back
- * as response headers plus the body. The caller's cancel (or its deadline) reaches the handler as a cancel.
+ * The server side of `--transport=grpc`: a grpc-js server with one bidi-streaming method, `/phobos.Transport/Frames`,
+ * whose messages are raw bytes. Each frames call is a StreamPeer (peer.ts), the equivalent of one tcp connection.
+ * close() ends idle calls at once and busy ones after their last reply; what is left after `closeGrace` is cut off.
  */
 
 export interface GrpcListenerOptions {
   maxFrameSize: number;
-  /** HTTP/2 concurrent streams per connection: the in-flight cap. */
+  /** Requests one frames call may have in flight; past it the server stops reading that call. */
   maxInFlight: number;
   heartbeatInterval: number;
   heartbeatTimeout: number;
@@ -22,8 +22,8 @@ export interface GrpcListenerOptions {
 }
 
 export class GrpcListener implements Listener {
+  private readonly peers = new Set<StreamPeer>();
   private closing: Promise<void> | undefined;
-  private seq = 0;
 
   private constructor(
     readonly address: string,
@@ -36,7 +36,6 @@ export class GrpcListener implements Listener {
     const channelOptions: Record<string, number> = {
       'grpc.max_receive_message_length': options.maxFrameSize,
       'grpc.max_send_message_length': options.maxFrameSize,
-      'grpc.max_concurrent_streams': options.maxInFlight,
     };
     if (options.heartbeatInterval > 0 && options.heartbeatTimeout > 0) {
       channelOptions['grpc.keepalive_time_ms'] = options.heartbeatInterval;
@@ -45,10 +44,7 @@ export class GrpcListener implements Listener {
     const server = new GrpcServer(channelOptions);
     // Calls can only arrive once bound, by which time the listener exists.
     const ref: { listener?: GrpcListener } = {};
-    server.addService(
-      { Call: { path: CALL_PATH, requestStream: false, responseStream: false, requestSerialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough, responseDeserialize: passThrough } },
-      { Call: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => ref.listener!.serve(handler, options.logger, call, callback) },
-    );
+    server.addService({ Frames: FRAMES_METHOD }, { Frames: (call: ServerDuplexStream<Buffer, Buffer>) => ref.listener!.accept(call, handler, options) });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(address, options.credentials ?? ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -56,39 +52,13 @@ export class GrpcListener implements Listener {
     return ref.listener;
   }
 
-  private serve(handler: RequestHandler, logger: Logger, call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
-    const id = (this.seq = (this.seq + 1) >>> 0);
-    const left = remaining(call.getDeadline());
-    let msg: Message;
-    try {
-      msg = readRequest(call.metadata, call.request, id, Number.isFinite(left) ? Math.max(1, Math.floor(left)) : 0);
-    } catch (err) {
-      logger.warn({ peer: call.getPeer(), err: (err as Error).message }, 'grpc transport: bad request headers');
-      callback({ code: Status.INVALID_ARGUMENT, details: `bad Phobos request: ${(err as Error).message}` });
+  private accept(call: ServerDuplexStream<Buffer, Buffer>, handler: RequestHandler, options: GrpcListenerOptions): void {
+    if (this.closing) {
+      call.emit('error', { code: Status.UNAVAILABLE, details: 'the listener is closing' });
       return;
     }
-    let cancel: (() => void) | undefined;
-    let answered = false;
-    const peer: PeerInfo = {
-      remote: call.getPeer(),
-      onCancel: (_id, cb) => (cancel = cb),
-      clearCancel: () => (cancel = undefined),
-    };
-    call.on('cancelled', () => {
-      const cb = cancel;
-      cancel = undefined;
-      cb?.();
-    });
-    handler(
-      msg,
-      (res) => {
-        if (answered || call.cancelled) return;
-        answered = true;
-        call.sendMetadata(responseHeaders(res));
-        callback(null, asBuffer(res.body));
-      },
-      peer,
-    );
+    const peer = new StreamPeer(call, handler, options, (p) => this.peers.delete(p));
+    this.peers.add(peer);
   }
 
   close(): Promise<void> {
@@ -98,6 +68,7 @@ export class GrpcListener implements Listener {
         resolve();
       }, this.closeGrace);
       timer.unref();
+      for (const peer of [...this.peers]) peer.drain();
       this.server.tryShutdown(() => {
         clearTimeout(timer);
         resolve();

@@ -1,13 +1,16 @@
-import { Client as GrpcClient, connectivityState as State, credentials as grpcCredentials, type ChannelCredentials, type ClientUnaryCall, type Metadata as GrpcMetadata } from '@grpc/grpc-js';
+import { Client as GrpcClient, connectivityState as State, credentials as grpcCredentials, type ChannelCredentials, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import { RpcError } from '../../lib/errors';
-import { type ClientSocket, type Message, type RequestOptions, TRANSPORT_ERROR_ID } from '../../lib/transport/transport';
-import { asBuffer, CALL_PATH, callError, passThrough, readResponse, requestHeaders } from './wire';
+import { type Frame, FrameError, inflateInPlace } from '../../lib/transport/tcp/frame';
+import { FrameReader } from '../../lib/transport/tcp/reader';
+import { type ClientSocket, type Message, MessageKind, type RequestOptions, TRANSPORT_ERROR_ID } from '../../lib/transport/transport';
+import { FRAMES_METHOD, FrameSender, refusal, streamEndError } from './wire';
 
 /**
  * The client side of `--transport=grpc`: one socket is one gRPC channel with a connection of its own (no subchannel
- * sharing), multiplexed by HTTP/2. The socket counts as closed once the connection leaves READY (the server went
- * away, a keepalive ping went unanswered), so the pool dials again and the node is marked; calls still running on
- * it finish or fail as grpc-js decides, and the channel is released when the last one is over.
+ * sharing) and one frames call on it (wire.ts). Requests are multiplexed on that call by request id and their
+ * responses may come back in any order; a request that times out or is aborted fails at once and a cancel frame tells
+ * the server to stop. When the call ends (the server closed, the connection dropped, a keepalive ping went
+ * unanswered) everything pending fails with 503 and the socket counts as closed, so the pool dials again.
  */
 
 export interface GrpcDialOptions {
@@ -18,22 +21,52 @@ export interface GrpcDialOptions {
   credentials?: ChannelCredentials;
 }
 
+/** setTimeout's ceiling; longer timeouts would fire at once. */
+const MAX_TIMER = 0x7fffffff;
+/** The reason a cancel frame gives when the caller's deadline passed (docs/protocol.md §3). */
+const CANCEL_DEADLINE = 408;
+
 interface Pending {
-  call: ClientUnaryCall | undefined;
-  fail(err: RpcError): void;
+  resolve(m: Message): void;
+  reject(e: Error): void;
+  /** performance.now() past which the request fails with 408. */
+  deadline: number;
+  timeout: number;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
+const unavailable = (detail: string) => new RpcError(TRANSPORT_ERROR_ID, 503, detail);
+
 export class GrpcSocket implements ClientSocket {
-  private readonly pending = new Set<Pending>();
-  private readonly listeners: ((err: Error | undefined) => void)[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private readonly reader: FrameReader;
+  private readonly sender: FrameSender;
+  private readonly call: ClientDuplexStream<Buffer, Buffer>;
+  private nextId = 0;
   private isClosed = false;
-  private closeReason: Error | undefined;
-  private seq = 0;
+  /** What later requests fail with once closed. */
+  private closeError: RpcError | undefined;
+  /** What onClose listeners hear: undefined when close() was called here. */
+  private closeReason: RpcError | undefined;
+  private listeners: ((err: Error | undefined) => void)[] = [];
+  /** One deadline timer per socket, armed for the earliest deadline (as the tcp client does). */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
 
   private constructor(
     private readonly client: GrpcClient,
     private readonly address: string,
-  ) {}
+    private readonly maxFrameSize: number,
+  ) {
+    this.reader = new FrameReader(maxFrameSize);
+    this.call = client.makeBidiStreamRequest(FRAMES_METHOD.path, FRAMES_METHOD.requestSerialize, FRAMES_METHOD.responseDeserialize);
+    this.sender = new FrameSender(this.call, maxFrameSize);
+    this.call.on('data', (message: Buffer) => this.onMessage(message));
+    this.call.on('status', (s: StatusObject) => this.onStatus(s));
+    // grpc-js emits a non-OK status as 'error' too; 'status' handles it.
+    this.call.on('error', () => undefined);
+  }
 
   /** Connects, failing with 503 at the first refused attempt or when `connectTimeout` passes. */
   static connect(address: string, options: GrpcDialOptions): Promise<GrpcSocket> {
@@ -55,17 +88,14 @@ export class GrpcSocket implements ClientSocket {
     return new Promise((resolve, reject) => {
       const fail = (why: string) => {
         client.close();
-        reject(new RpcError(TRANSPORT_ERROR_ID, 503, `cannot connect to ${address}: ${why}`));
+        reject(unavailable(`cannot connect to ${address}: ${why}`));
       };
       const watch = (state: State) => {
         channel.watchConnectivityState(state, deadline, (err) => {
           if (err) return fail(`no connection within ${options.connectTimeout} ms`);
           const now = channel.getConnectivityState(true);
-          if (now === State.READY) {
-            const socket = new GrpcSocket(client, address);
-            socket.watchReady();
-            resolve(socket);
-          } else if (now === State.TRANSIENT_FAILURE || now === State.SHUTDOWN) fail('connection refused');
+          if (now === State.READY) resolve(new GrpcSocket(client, address, options.maxFrameSize));
+          else if (now === State.TRANSIENT_FAILURE || now === State.SHUTDOWN) fail('connection refused');
           else watch(now);
         });
       };
@@ -82,56 +112,35 @@ export class GrpcSocket implements ClientSocket {
   }
 
   request(message: Message, options: RequestOptions): Promise<Message> {
-    if (this.isClosed) return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, 503, `connection to ${this.address} is closed`));
-    const { signal } = options;
+    if (this.isClosed) return Promise.reject(this.closeError ?? unavailable(`connection to ${this.address} is closed`));
+    const { timeout, signal } = options;
     if (signal?.aborted) return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
-    const id = (this.seq = (this.seq + 1) >>> 0);
+    if (!(timeout > 0)) return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, 408, 'request deadline already passed'));
+    const id = this.allocateId();
+    try {
+      // The server learns the caller's deadline from the frame.
+      this.sender.write(message.timeout > 0 ? message : { ...message, timeout }, id);
+    } catch (err) {
+      return Promise.reject(refusal(err));
+    }
+    const now = performance.now();
+    const deadline = now + Math.min(timeout, MAX_TIMER);
+    if (deadline < this.timerAt) this.armDeadline(deadline, now);
     return new Promise<Message>((resolve, reject) => {
-      let headers: GrpcMetadata | undefined;
-      const p: Pending = {
-        call: undefined,
-        fail: (err) => {
-          if (!this.pending.delete(p)) return;
-          signal?.removeEventListener('abort', onAbort);
-          p.call?.cancel();
-          this.released();
-          reject(err);
-        },
-      };
-      const onAbort = () => p.fail(new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
-      this.pending.add(p);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      p.call = this.client.makeUnaryRequest(
-        CALL_PATH,
-        passThrough,
-        passThrough,
-        asBuffer(message.body),
-        requestHeaders(message),
-        { deadline: Date.now() + options.timeout },
-        (err, body) => {
-          if (!this.pending.has(p)) return;
-          if (err) return p.fail(callError(err, this.address));
-          let reply: Message;
-          try {
-            reply = readResponse(headers!, body!, id);
-          } catch (e) {
-            return p.fail(new RpcError(TRANSPORT_ERROR_ID, 502, `${this.address} sent a bad reply: ${(e as Error).message}`));
-          }
-          this.pending.delete(p);
-          signal?.removeEventListener('abort', onAbort);
-          this.released();
-          resolve(reply);
-        },
-      );
-      p.call.on('metadata', (md: GrpcMetadata) => (headers = md));
+      const p: Pending = { resolve, reject, deadline, timeout, signal, onAbort: undefined };
+      if (signal) {
+        p.onAbort = () => this.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      this.pending.set(id, p);
     });
   }
 
-  /** Closes the connection: what is pending fails with 503, later requests too. */
+  /** Closes the connection: what is pending fails with 503, later requests too; listeners hear no error. */
   close(): void {
-    if (!this.isClosed) this.markClosed(undefined);
-    const err = new RpcError(TRANSPORT_ERROR_ID, 503, `connection to ${this.address} closed`);
-    for (const p of [...this.pending]) p.fail(err);
+    if (this.isClosed) return;
+    this.shutdown(unavailable(`connection to ${this.address} closed`), true);
+    this.call.cancel();
     this.client.close();
   }
 
@@ -140,23 +149,91 @@ export class GrpcSocket implements ClientSocket {
     else this.listeners.push(listener);
   }
 
-  /** Watches the connection: the first move away from READY closes this socket for new requests. */
-  private watchReady(): void {
-    this.client.getChannel().watchConnectivityState(State.READY, Infinity, () => {
-      if (this.isClosed) return;
-      this.markClosed(new RpcError(TRANSPORT_ERROR_ID, 503, `connection to ${this.address} lost`));
-      if (this.pending.size === 0) this.client.close();
-    });
+  /** Fails request `id` with `err` and tells the server to stop working on it. */
+  private giveUp(id: number, err: RpcError): void {
+    const p = this.take(id);
+    if (!p) return;
+    p.reject(err);
+    if (!this.isClosed) this.sender.control(MessageKind.cancel, id, err.code === 408 ? CANCEL_DEADLINE : 0);
   }
 
-  private markClosed(reason: Error | undefined): void {
+  private onMessage(message: Buffer): void {
+    this.reader.push(message);
+    try {
+      for (let f = this.reader.next(); f !== null; f = this.reader.next()) this.onFrame(f);
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      // The server speaks broken frames: nothing more on this call can be trusted.
+      this.shutdown(new RpcError(TRANSPORT_ERROR_ID, 502, `${this.address} sent a bad frame: ${err.reason}`));
+      this.call.cancel();
+      this.client.close();
+    }
+  }
+
+  private onFrame(f: Frame): void {
+    // Only responses travel to a client here; anything else is ignored, as over tcp.
+    if (f.kind !== MessageKind.response) return;
+    // A response after its request timed out or was aborted is dropped.
+    const p = this.take(f.id);
+    if (!p) return;
+    const refused = inflateInPlace(f, this.maxFrameSize);
+    if (refused) return p.reject(new RpcError(TRANSPORT_ERROR_ID, refused.code, refused.reason));
+    p.resolve(f);
+  }
+
+  private onStatus(s: StatusObject): void {
+    if (this.isClosed) return;
+    this.shutdown(streamEndError(s, this.address));
+    this.client.close();
+  }
+
+  private armDeadline(at: number, now: number): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.timerAt = at;
+    this.deadlineTimer = setTimeout(this.expire, Math.max(1, Math.ceil(at - now)));
+    this.deadlineTimer.unref();
+  }
+
+  /** Fails every request past its deadline with 408 and re-arms for the earliest one left. */
+  private readonly expire = (): void => {
+    this.deadlineTimer = undefined;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    const expired: [number, Pending][] = [];
+    for (const entry of this.pending) {
+      if (entry[1].deadline <= now) expired.push(entry);
+      else if (entry[1].deadline < next) next = entry[1].deadline;
+    }
+    for (const [id, p] of expired) this.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 408, `no response within ${p.timeout} ms`));
+    if (next !== Infinity && !this.isClosed) this.armDeadline(next, now);
+  };
+
+  private allocateId(): number {
+    // Ids wrap at 2^32; skipping ones still in flight keeps them unique even after wrapping.
+    do this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+    while (this.pending.has(this.nextId));
+    return this.nextId;
+  }
+
+  private take(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    if (!p) return undefined;
+    this.pending.delete(id);
+    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+    return p;
+  }
+
+  private shutdown(err: RpcError, byUs = false): void {
     this.isClosed = true;
-    this.closeReason = reason;
-    for (const l of this.listeners.splice(0)) l(reason);
-  }
-
-  /** A request finished: a socket already closed by its connection releases the channel after the last one. */
-  private released(): void {
-    if (this.isClosed && this.pending.size === 0) this.client.close();
+    this.closeError = err;
+    this.closeReason = byUs ? undefined : err;
+    this.sender.close();
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const l of listeners) l(this.closeReason);
   }
 }

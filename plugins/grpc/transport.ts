@@ -5,15 +5,16 @@ import { GrpcListener } from './listener';
 import { GrpcSocket } from './socket';
 
 /**
- * `--transport=grpc`: Phobos frames over HTTP/2 with grpc-js (wire mapping in wire.ts and docs/protocol.md). Any
- * Phobos codec rides on it; addresses are plain `host:port` like tcp. Streaming endpoints are not carried: called
- * over grpc they answer 500 ("this transport cannot carry streams"), as over nats.
+ * `--transport=grpc`: Phobos frames over HTTP/2 with grpc-js, multiplexed on one bidi-streaming call per connection
+ * (wire mapping in wire.ts and docs/protocol.md §15). Any Phobos codec rides on it; addresses are plain `host:port`
+ * like tcp. Streaming endpoints are not carried: called over grpc they answer 500 ("this transport cannot carry
+ * streams"), as over nats.
  */
 
 export interface GrpcTransportOptions {
   /** Largest message accepted or sent, in bytes. Default 4 MiB. */
   maxFrameSize?: number;
-  /** Concurrent calls per connection (HTTP/2 max concurrent streams); more wait for a free one. Default 1024. */
+  /** Requests in flight per connection; past it the server stops reading that connection until replies go out. Default 1024. */
   maxInFlight?: number;
   /** Time to establish a connection before dial fails with 503 (ms). Default 3 s. */
   connectTimeout?: number;
