@@ -178,6 +178,11 @@ export class Server {
    * The endpoint for an in-process call, or undefined when this process does not serve it or is draining (the caller
    * then goes over the network like any other client).
    */
+  /** The names of the endpoints served for `service` (none for a service not served here). */
+  endpointNames(service: string): string[] {
+    return [...(this.endpoints.get(service)?.keys() ?? [])];
+  }
+
   localEndpoint(service: string, endpoint: string): CompiledEndpoint | undefined {
     return this.isDraining ? undefined : this.endpoints.get(service)?.get(endpoint);
   }

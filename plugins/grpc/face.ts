@@ -115,12 +115,12 @@ function protobufCodecOf(service: PhobosService, root: Root, options: GrpcFaceOp
   return codec;
 }
 
-/** The Phobos endpoint an rpc names, if this process serves it: `SayHello` finds `SayHello`, `sayHello` or `sayhello`. */
+/** The Phobos endpoint an rpc names, if this process serves it: the same name, else the one equal ignoring case. */
 function localEndpointName(service: PhobosService, name: string, method: string): string | undefined {
-  for (const candidate of new Set([method, lowerFirst(method), method.toLowerCase()])) {
-    if (service.server.localEndpoint(name, candidate)) return candidate;
-  }
-  return undefined;
+  const names = service.server.endpointNames(name);
+  if (names.includes(method)) return method;
+  const wanted = method.toLowerCase();
+  return names.find((n) => n.toLowerCase() === wanted);
 }
 
 function localHandler(face: FaceContext, rpc: RpcShape, target: Target) {
