@@ -1,0 +1,68 @@
+/**
+ * Key-based redaction for log lines: a value under a sensitive key is replaced wherever it sits (metadata, headers,
+ * a nested config, an error's properties), since pino's own path redaction only reaches the paths it is told and
+ * secrets travel under many parents. Keys compare case-, dash- and underscore-insensitively (`Authorization`,
+ * `x-api-key`, `API_KEY`). The input is never changed: objects holding a secret are copied along the path to it.
+ */
+
+export const CENSOR = '[redacted]';
+
+/** Censored unless the application says otherwise; extend it with ServiceOptions.sensitive. */
+export const SENSITIVE_KEYS: readonly string[] = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'password',
+  'passwd',
+  'secret',
+  'client_secret',
+  'token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'api_key',
+  'apikey',
+  'x-api-key',
+  'private_key',
+];
+
+/** Deeper than this a log object is left as it is (and pino still bounds what it prints). */
+const MAX_DEPTH = 8;
+
+export function normalizeKey(key: string): string {
+  return key.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+export type Censor = <T>(value: T) => T;
+
+/** A censor for the default keys plus `extra`. */
+export function keyCensor(extra: readonly string[] = []): Censor {
+  const keys = new Set([...SENSITIVE_KEYS, ...extra].map(normalizeKey));
+  const walk = (value: unknown, depth: number): unknown => {
+    if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
+    if (Array.isArray(value)) {
+      let out: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const v = walk(value[i], depth + 1);
+        if (v !== value[i]) (out ??= value.slice())[i] = v;
+      }
+      return out ?? value;
+    }
+    if (!isPlain(value)) return value;
+    let out: Record<string, unknown> | undefined;
+    for (const key of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[key];
+      const c = keys.has(normalizeKey(key)) ? CENSOR : walk(v, depth + 1);
+      if (c !== v) (out ??= { ...(value as Record<string, unknown>) })[key] = c;
+    }
+    return out ?? value;
+  };
+  return <T>(value: T) => walk(value, 0) as T;
+}
+
+/** Plain records only: class instances (Buffers, Dates, Maps) are left to pino's serializers. */
+function isPlain(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
