@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { CENSOR, keyCensor } from './redact';
+import { CENSOR, keyCensor, type Censor } from './redact';
 
 /**
  * pino loggers. Quiet by default (`warn`): a framework should not chatter. The level comes from --log_level /
@@ -40,12 +40,25 @@ export function createLogger(level: LogLevel = 'warn', bindings: Record<string, 
     formatters: { log: censor, bindings: censor },
     // Errors are serialized after `formatters.log` ran, so their properties (a request config with headers...) get
     // the same treatment here.
-    serializers: { err: (err) => censor(errSerializer(err)) },
+    serializers: { err: (err) => censor({ ...errSerializer(err) }) },
   };
   if (options.redact?.length) settings.redact = { paths: [...options.redact], censor: CENSOR };
   if (level === 'silent') return pino(settings);
   const destination = options.format === 'pretty' ? prettyStream(options.destination) : options.destination;
-  return destination ? pino(settings, destination) : pino(settings);
+  return censorChildBindings(destination ? pino(settings, destination) : pino(settings), censor);
+}
+
+/**
+ * pino runs `formatters.bindings` for the root logger's base only; a child's bindings are serialized as given. Every
+ * child (and grandchild: they inherit `child` from the root) is made through this wrapper, so its bindings are
+ * censored like a logged object.
+ */
+function censorChildBindings(root: Logger, censor: Censor): Logger {
+  const child = root.child;
+  root.child = function (this: Logger, bindings, childOptions) {
+    return child.call(this, censor(bindings), childOptions);
+  } as Logger['child'];
+  return root;
 }
 
 /** pino-pretty in this thread, writing synchronously so nothing is lost when a development process exits. */

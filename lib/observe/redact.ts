@@ -54,15 +54,27 @@ export function keyCensor(extra: readonly string[] = []): Censor {
     for (const key of Object.keys(value)) {
       const v = (value as Record<string, unknown>)[key];
       const c = keys.has(normalizeKey(key)) ? CENSOR : walk(v, depth + 1);
-      if (c !== v) (out ??= { ...(value as Record<string, unknown>) })[key] = c;
+      if (c !== v) (out ??= copyOf(value))[key] = c;
     }
     return out ?? value;
   };
   return <T>(value: T) => walk(value, 0) as T;
 }
 
-/** Plain records only: class instances (Buffers, Dates, Maps) are left to pino's serializers. */
+/**
+ * Objects whose JSON is their own enumerable properties: plain records, and also class instances such as errors
+ * logged under a key other than `err` (an HTTP client's error carries its request headers). Those with a toJSON
+ * (Date, Buffer) print something else, and Maps, Sets and typed arrays print no keys, so they are left alone.
+ */
 function isPlain(value: object): boolean {
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  return !(value instanceof Map || value instanceof Set || ArrayBuffer.isView(value));
+}
+
+/** A shallow copy that prints the same: an Error stays an Error (message and stack are not enumerable). */
+function copyOf(value: object): Record<string, unknown> {
+  if (!(value instanceof Error)) return { ...(value as Record<string, unknown>) };
+  const copy = Object.create(Object.getPrototypeOf(value)) as Record<string, unknown>;
+  for (const key of Object.getOwnPropertyNames(value)) Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(value, key)!);
+  return copy;
 }

@@ -74,10 +74,10 @@ test('/metrics serves both sides: counts by rpc_method and code move by exactly 
   const codes = results.map((r) => (r.status === 'fulfilled' ? 200 : (r.reason as RpcError).code));
   expect(codes).toEqual([...Array(7).fill(200), 403, 403, 403, 500, 500, 408]);
   // The slow handler finishes 300 ms in, past its 60 ms deadline: the server counts it once it has ended.
-  const s1 = await eventually(async () => {
+  const s1 = (await eventually(async () => {
     const s = await scrape(server.metricsAddress!);
     return moved(s0, s, 'rpc_server_call_duration_seconds_count', { rpc_method: method('slow'), code: '408' }) === 1 && s;
-  });
+  })) as Exposition;
   const c1 = await scrape(caller.metricsAddress!);
 
   const expected: [string, string, number][] = [
@@ -118,10 +118,10 @@ test('/metrics serves both sides: counts by rpc_method and code move by exactly 
 
 test('in-flight gauges count calls being handled right now', async () => {
   const pending = Array.from({ length: 4 }, () => caller.client.call(SERVED, 'slow', { ms: 400 }, { timeout: 5000 }));
-  const during = await eventually(async () => {
+  const during = (await eventually(async () => {
     const s = await scrape(server.metricsAddress!);
     return s.get('rpc_server_in_flight', { rpc_method: method('slow') }) === 4 && s;
-  });
+  })) as Exposition;
   expect(during.get('rpc_server_in_flight', { rpc_method: method('ok') })).toBe(0);
   const c = await scrape(caller.metricsAddress!);
   expect(c.get('rpc_client_in_flight', { rpc_method: method('slow') })).toBe(4);
