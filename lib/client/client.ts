@@ -135,13 +135,7 @@ export class Client {
 
   /** Calls `service.endpoint` with `request`; resolves with the decoded reply or rejects with an RpcError. */
   call<T = unknown>(service: string, endpoint: string, request?: unknown, options: CallOptions = {}): Promise<T> {
-    if (this.observer === undefined) return this.dispatch(service, endpoint, request, options, undefined) as Promise<T>;
-    const series = this.observer.series(service, endpoint);
-    return observed(series, series.begin(), () => this.dispatch(service, endpoint, request, options, series)) as Promise<T>;
-  }
-
-  /** call() without the observer. `series` is the observer's, for counting retries. */
-  private dispatch(service: string, endpoint: string, request: unknown, options: CallOptions, series: CallSeries | undefined): Promise<unknown> {
+    const series = this.observer?.series(service, endpoint);
     const parent = currentContext();
     const now = Date.now();
     const deadline = callDeadline(now, options.timeout ?? this.timeout, parent);
@@ -149,11 +143,14 @@ export class Client {
     if (this.local) {
       const ep = this.local.server.localEndpoint(service, endpoint);
       if (ep && this.localFits(ep, options)) {
-        if (deadline <= now) return Promise.reject(errors.timeout('phobos.client', `${service}.${endpoint}: the deadline has already passed`));
-        return this.callInProcess(ep, request, metadata, deadline, options);
+        const local = () =>
+          deadline <= now
+            ? Promise.reject(errors.timeout('phobos.client', `${service}.${endpoint}: the deadline has already passed`))
+            : this.callInProcess(ep, request, metadata, deadline, options);
+        return (series === undefined ? local() : observed(series, series.begin(), local)) as Promise<T>;
       }
     }
-    return this.callRemote(service, endpoint, request, metadata, deadline, options, series);
+    return this.callRemote(service, endpoint, request, metadata, deadline, options, series) as Promise<T>;
   }
 
   /**
@@ -250,39 +247,56 @@ export class Client {
     options: CallOptions,
     series: CallSeries | undefined,
   ): Promise<unknown> {
-    const state: CallState = { codec: codecFor(this.codecs, options.codec, this.codec), request, body: undefined };
-    // Warm lookups are synchronous: awaiting them would cost a suspension per call for nothing.
-    const picked = this.selector.select(service, { version: options.version, strategy: options.strategy, labels: options.labels, endpoint, key: options.key });
-    const next = picked instanceof Promise ? await picked : picked;
-    const mode = options.failMode ?? this.failMode;
-    const attempts = mode === 'failfast' ? 1 : (options.retries ?? this.retries) + 1;
-    if (mode === 'failbackup' || mode === 'failtry') {
-      const send: AttemptSender = (node, attempt, signal, quiet) => {
-        if (attempt > 0) series?.retry();
-        const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: signal ?? options.signal, [CALL]: state };
-        return this.attemptOn(a, quiet);
-      };
-      if (mode === 'failtry') return this.retrySameNode(service, next, send, attempts, deadline);
-      if (attempts > 1) return hedged({ next, send, attempts, delay: options.backupDelay ?? this.backupDelay, signal: options.signal, service });
-    }
-    // failfast and failover, the common case, inline: every attempt asks the selector again, so a retry reaches
-    // another node, and the outcome is marked right here (no extra promise per attempt).
-    for (let attempt = 0; ; attempt++) {
-      const node = this.nextNode(service, next, deadline);
-      if (attempt > 0) series?.retry();
-      const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: options.signal, [CALL]: state };
-      const started = performance.now();
-      try {
-        const value = await this.sendRemote(a);
-        this.markAttempt(a, started, undefined);
-        return value;
-      } catch (err) {
-        const e = asRpcError(err);
-        this.markAttempt(a, started, e);
-        if (!isRetryable(e) || attempt + 1 >= attempts) throw e;
-        this.logger.debug({ service, node: node.id, attempt, err: e.detail }, 'retrying on another node');
-        await backoff(this.backoff, attempt, deadline);
+    // Observed inside this async function rather than around its promise: metrics add no promise per call.
+    const began = series === undefined ? 0 : series.begin();
+    let failure: unknown;
+    try {
+      const state: CallState = { codec: codecFor(this.codecs, options.codec, this.codec), request, body: undefined };
+      // Warm lookups are synchronous: awaiting them would cost a suspension per call for nothing.
+      const picked = this.selector.select(service, { version: options.version, strategy: options.strategy, labels: options.labels, endpoint, key: options.key });
+      const next = picked instanceof Promise ? await picked : picked;
+      const mode = options.failMode ?? this.failMode;
+      const attempts = mode === 'failfast' ? 1 : (options.retries ?? this.retries) + 1;
+      if (mode === 'failbackup' || mode === 'failtry') {
+        const send: AttemptSender = (node, attempt, signal, quiet) => {
+          if (attempt > 0) series?.retry();
+          const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: signal ?? options.signal, [CALL]: state };
+          return this.attemptOn(a, quiet);
+        };
+        // Awaited only when observed, so the finally below sees the outcome; unobserved, no extra suspension.
+        if (mode === 'failtry') {
+          const p = this.retrySameNode(service, next, send, attempts, deadline);
+          return series === undefined ? p : await p;
+        }
+        if (attempts > 1) {
+          const p = hedged({ next, send, attempts, delay: options.backupDelay ?? this.backupDelay, signal: options.signal, service });
+          return series === undefined ? p : await p;
+        }
       }
+      // failfast and failover, the common case, inline: every attempt asks the selector again, so a retry reaches
+      // another node, and the outcome is marked right here (no extra promise per attempt).
+      for (let attempt = 0; ; attempt++) {
+        const node = this.nextNode(service, next, deadline);
+        if (attempt > 0) series?.retry();
+        const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: options.signal, [CALL]: state };
+        const started = performance.now();
+        try {
+          const value = await this.sendRemote(a);
+          this.markAttempt(a, started, undefined);
+          return value;
+        } catch (err) {
+          const e = asRpcError(err);
+          this.markAttempt(a, started, e);
+          if (!isRetryable(e) || attempt + 1 >= attempts) throw e;
+          this.logger.debug({ service, node: node.id, attempt, err: e.detail }, 'retrying on another node');
+          await backoff(this.backoff, attempt, deadline);
+        }
+      }
+    } catch (err) {
+      failure = err ?? new Error('call failed');
+      throw err;
+    } finally {
+      series?.end(began, failure);
     }
   }
 

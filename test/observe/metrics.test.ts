@@ -44,9 +44,9 @@ class Metered {
 const METRICS_ON = ['--metrics_address=127.0.0.1:0'];
 let server: PhobosService;
 let caller: PhobosService;
+const namespace = newNamespace();
 
 beforeAll(async () => {
-  const namespace = newNamespace();
   server = testService({ name: SERVED, namespace, argv: METRICS_ON });
   server.handle(new Metered());
   await server.start();
@@ -180,6 +180,36 @@ test('two services in one process keep separate registries', async () => {
   const callerText = await caller.metrics!.metrics();
   // The caller serves nothing: its server histogram has no series at all.
   expect(callerText).not.toMatch(/^rpc_server_call_duration_seconds_count/m);
+});
+
+test('failover past a dead node: one retry, and the call counted once, as a success', async () => {
+  // A second node for the served service that refuses connections; round-robin reaches it within two calls, after
+  // which its cool-down keeps it out of selection.
+  const dead = { id: `${SERVED}-dead`, address: await closedPort(), metadata: {} };
+  const record = { name: SERVED, version: 'latest', metadata: {}, endpoints: [], nodes: [dead] };
+  await caller.registry.register(record);
+  try {
+    const attempts: number[] = [];
+    const failover = testService({
+      name: uniqueName('failover'),
+      namespace,
+      argv: METRICS_ON,
+      selector: 'roundrobin',
+      breaker: false,
+      callWrappers: [(next) => (a) => (attempts.push(a.attempt), next(a))],
+    });
+    await failover.start();
+    const before = await scrape(failover.metricsAddress!);
+    for (let n = 0; n < 6; n++) await expect(failover.client.call(SERVED, 'ok', { n }, { retries: 1 })).resolves.toEqual({ n });
+    const after = await scrape(failover.metricsAddress!);
+    expect(attempts.filter((a) => a > 0)).toHaveLength(1);
+    expect(attempts).toHaveLength(7);
+    expect(moved(before, after, 'rpc_client_retries_total', { rpc_method: method('ok') })).toBe(1);
+    expect(moved(before, after, 'rpc_client_call_duration_seconds_count', { rpc_method: method('ok'), code: '200' })).toBe(6);
+    expect(after.sum('rpc_client_call_duration_seconds_count') - before.sum('rpc_client_call_duration_seconds_count')).toBe(6);
+  } finally {
+    await caller.registry.deregister(record);
+  }
 });
 
 async function closedPort(): Promise<string> {
