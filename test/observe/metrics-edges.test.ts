@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { ConfigError, Method, RpcError, Service, createService } from '../../lib';
 import { metricsListenAddress } from '../../lib/observe/metrics-server';
-import { uniqueName } from '../helpers/process';
+import { join } from 'node:path';
+import { DIST, uniqueName } from '../helpers/process';
 import { newNamespace, stopAll, testService } from '../helpers/services';
 import { parseExposition, scrape } from './exposition';
 
@@ -100,6 +102,21 @@ test('metrics off: no registry, no wrapper composed, nothing listening', async (
   const on = testService({ name: NAME, metrics: true }).handle(new Edges());
   expect(on.server.localEndpoint(NAME, 'work')!.invoke.name).toBe('measured');
   expect(on.metricsAddress).toBeUndefined(); // metrics: true collects without serving
+});
+
+test('prom-client is loaded only once a service turns metrics on (a fresh process, compiled lib)', () => {
+  const script = `
+    const loaded = () => Object.keys(require.cache).some((k) => k.includes('/node_modules/prom-client/'));
+    const { createService } = require(${JSON.stringify(join(DIST, 'lib'))});
+    const seen = [loaded()];
+    const base = { registry: 'memory', broker: 'memory', argv: [], env: {}, exitOnConfigError: false };
+    createService({ ...base, name: 'plain' });
+    seen.push(loaded());
+    createService({ ...base, name: 'measured', metrics: true });
+    seen.push(loaded());
+    console.log(JSON.stringify(seen));`;
+  const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15_000 });
+  expect(JSON.parse(out.trim())).toEqual([false, false, true]);
 });
 
 test('/metrics is gone once the service stops', async () => {
