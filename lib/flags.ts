@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { LOG_LEVELS, type LogLevel } from './observe/logger';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './observe/logger';
 
 /**
  * Flags and environment into one validated Config. Precedence, explicitly: a flag the user typed > its PHOBOS_* env
@@ -29,6 +29,7 @@ export interface Config {
   clientPoolSize: number;
   metricsAddress: string | undefined;
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 export class ConfigError extends Error {
@@ -38,7 +39,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'name' | 'address' | 'seconds' | 'millis' | 'count' | 'level';
+type Kind = 'name' | 'address' | 'seconds' | 'millis' | 'count' | 'level' | 'format';
 interface FlagSpec {
   key: keyof Config;
   kind: Kind;
@@ -64,6 +65,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   client_pool_size: { key: 'clientPoolSize', kind: 'count', help: 'connections per node' },
   metrics_address: { key: 'metricsAddress', kind: 'address', help: 'serve /metrics here (off unless set)' },
   log_level: { key: 'logLevel', kind: 'level', help: LOG_LEVELS.join('|') },
+  log_format: { key: 'logFormat', kind: 'format', help: 'json (one line per event) or pretty (development)' },
 };
 
 export const DEFAULTS: Config = {
@@ -84,6 +86,7 @@ export const DEFAULTS: Config = {
   clientPoolSize: 1,
   metricsAddress: undefined,
   logLevel: 'warn',
+  logFormat: 'json',
 };
 
 export function envName(flag: string): string {
@@ -138,6 +141,11 @@ function parseValue(source: string, raw: string, kind: Kind): unknown {
     case 'level':
       if (!(LOG_LEVELS as readonly string[]).includes(value)) {
         throw new ConfigError(`${source}: "${raw}" is not a log level (${LOG_LEVELS.join(', ')})`);
+      }
+      return value;
+    case 'format':
+      if (!(LOG_FORMATS as readonly string[]).includes(value)) {
+        throw new ConfigError(`${source}: "${raw}" is not a log format (${LOG_FORMATS.join(', ')})`);
       }
       return value;
   }

@@ -34,4 +34,7 @@ export { MemoryBroker } from './broker/memory';
 export type { Selector, SelectedNode, SelectOptions, MarkInfo, BreakerEvent, BreakerState, BreakerSnapshot, BreakerListener } from './selector/selector';
 export { DefaultSelector } from './selector/default';
 export { createLogger } from './observe/logger';
-export type { Logger } from './observe/logger';
+export type { Logger, LoggerOptions, LogFormat } from './observe/logger';
+// Types only: prom-client is loaded when a service turns metrics on, never by importing Phobos.
+export type { MetricsOptions } from './observe/metrics';
+export type { CallObserver, CallSeries } from './client/client';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Broker, Subscription } from './broker/broker';
 import { Client } from './client/client';
 import type { CallWrapper, FailMode } from './client/types';
@@ -8,6 +9,8 @@ import { RequestContext } from './context';
 import { describe } from './decorators';
 import { ConfigError, FLAGS, resolveConfig, type Config } from './flags';
 import { createLogger, type Logger } from './observe/logger';
+import type { MetricsOptions, ServiceMetrics } from './observe/metrics';
+import { metricsListenAddress, serveMetrics, type MetricsEndpoint } from './observe/metrics-server';
 import { pluginFactory, type PluginContext, type PluginFactory, type PluginKind, type PluginKinds } from './plugins';
 import { RegistryCache } from './registry/cache';
 import type { Registry, ServiceRecord } from './registry/registry';
@@ -58,6 +61,15 @@ export interface ServiceOptions extends Partial<Omit<Config, 'registry' | 'trans
   drainTimeout?: number;
   /** Include stack traces in 500 errors. */
   dev?: boolean;
+  /**
+   * Collect Prometheus metrics (a Registry of this service's own, `service.metrics`) even without --metrics_address,
+   * e.g. for an HTTP gateway to serve. --metrics_address turns them on by itself and serves /metrics there.
+   */
+  metrics?: boolean | MetricsOptions;
+  /** Key names whose values logs must never show, on top of Authorization, cookies, passwords, tokens, secrets... */
+  sensitive?: string[];
+  /** pino redact paths for secrets whose key alone does not say it (`user.address`, `cards[*].number`). */
+  redact?: string[];
   /** Per-plugin options, by plugin name: `{ mdns: { interface: '192.168.1.4' } }`. */
   plugins?: Record<string, Record<string, unknown>>;
   /** Flags to read (default process.argv) and environment (default process.env). */
@@ -86,7 +98,12 @@ export class PhobosService {
   readonly codecs: CodecTable;
   readonly server: Server;
   readonly client: Client;
+  /** This service's prom-client Registry when metrics are on, else undefined. */
+  readonly metrics: MetricsRegistry | undefined;
 
+  private readonly measure: ServiceMetrics | undefined;
+  private metricsEndpoint: MetricsEndpoint | undefined;
+  private unwatchBreakers: (() => void) | undefined;
   private readonly options: ServiceOptions;
   private readonly compile: CompileOptions;
   private readonly records = new Map<string, ServiceRecord>();
@@ -116,9 +133,17 @@ export class PhobosService {
       options.argv,
       options.env,
     );
-    this.logger = createLogger(this.config.logLevel, { service: this.name });
+    this.logger = createLogger(this.config.logLevel, { service: this.name }, { format: this.config.logFormat, sensitive: options.sensitive, redact: options.redact });
     this.nodeId = `${this.name}-${randomBytes(6).toString('hex')}`;
-    this.compile = { wrappers: options.wrappers ?? [], bulkhead: options.bulkhead };
+    if (this.config.metricsAddress !== undefined) metricsListenAddress(this.config.metricsAddress); // a bad address fails here, not at start
+    // prom-client is loaded only when metrics are on; off, no wrapper, observer or listener exists at all.
+    if (options.metrics || this.config.metricsAddress !== undefined) {
+      const { ServiceMetrics } = require('./observe/metrics') as typeof import('./observe/metrics');
+      this.measure = new ServiceMetrics(typeof options.metrics === 'object' ? options.metrics : {});
+    }
+    this.metrics = this.measure?.registry;
+    // The metrics wrapper goes outermost, so it sees what the caller is told, errors of user wrappers included.
+    this.compile = { wrappers: [...(this.measure ? [this.measure.wrapHandler] : []), ...(options.wrappers ?? [])], bulkhead: options.bulkhead };
 
     // Resolve every named part before building any, so a bad name leaves no socket open behind it.
     const factories = {
@@ -157,7 +182,9 @@ export class PhobosService {
       failMode: options.failMode,
       backupDelay: options.backupDelay,
       wrappers: options.callWrappers,
+      observer: this.measure,
     });
+    this.unwatchBreakers = this.measure?.watch(this.selector);
   }
 
   /** Serves a decorated handler instance. Call before start(). */
@@ -198,6 +225,11 @@ export class PhobosService {
     return this.state;
   }
 
+  /** The `host:port` /metrics is served on, once started with --metrics_address. */
+  get metricsAddress(): string | undefined {
+    return this.metricsEndpoint?.address;
+  }
+
   /** The address the server listens on, once started. */
   get address(): string | undefined {
     return this.listener?.address;
@@ -207,6 +239,9 @@ export class PhobosService {
     if (this.state !== 'new') throw new Error(`cannot start a service that is ${this.state}`);
     this.state = 'starting';
     await this.runHooks('beforeStart');
+    if (this.measure && this.config.metricsAddress !== undefined) {
+      this.metricsEndpoint = await serveMetrics(this.measure.registry, this.config.metricsAddress, this.logger);
+    }
     await this.broker.connect();
     if ([...this.records.values()].some((r) => r.endpoints.length)) {
       this.listener = await this.transport.listen(this.config.serverAddress, this.server.handle, { service: this.name });
@@ -250,7 +285,8 @@ export class PhobosService {
     this.client.close();
     await settleAll([this.broker.close(), this.selector.close()]);
     this.cache.close();
-    await settleAll([this.registry.close(), this.transport.close?.()]);
+    this.unwatchBreakers?.();
+    await settleAll([this.registry.close(), this.transport.close?.(), this.metricsEndpoint?.close()]);
     this.state = 'stopped';
     await this.runHooks('afterStop').catch((err) => this.logger.warn({ err }, 'afterStop hook failed'));
   }

@@ -46,6 +46,26 @@ export interface ClientOptions {
   wrappers?: CallWrapper[];
   /** Options for every connection the client dials (heartbeat settings, frame limits...). */
   dialOptions?: DialOptions;
+  /** Told about every call (once, retries included) and every publish: client metrics. Absent, nothing is measured. */
+  observer?: CallObserver;
+}
+
+/**
+ * What client metrics see. Wrappers see attempts; a call's duration, its retries and its final code need the client
+ * itself, so it calls `series` once per call (the observer keeps one object per endpoint: a lookup, not a build),
+ * `begin` when the call starts, `retry` before each attempt after the first, and `end` once with the outcome.
+ */
+export interface CallObserver {
+  series(service: string, endpoint: string): CallSeries;
+  /** A publish through this client finished: `error` is undefined when the broker took the event. */
+  published(topic: string, error: unknown): void;
+}
+
+export interface CallSeries {
+  /** Returns the start time (performance.now()) to hand back to `end`. */
+  begin(): number;
+  end(started: number, error: unknown): void;
+  retry(): void;
 }
 
 /** Where the in-process fast path finds a service: the Server of this process, and the node it registers as. */
@@ -81,6 +101,7 @@ export class Client {
   /** The wrapper chains, composed once: one ending on the network, one ending in this process's server. */
   private readonly sendRemote: AttemptFn;
   private readonly sendLocal: AttemptFn | undefined;
+  private readonly observer: CallObserver | undefined;
 
   constructor(options: ClientOptions) {
     this.broker = options.broker;
@@ -104,6 +125,7 @@ export class Client {
     const wrappers = options.wrappers ?? [];
     this.sendRemote = compose(wrappers, this.sendOverNetwork);
     this.sendLocal = wrappers.length ? compose(wrappers, this.sendInProcess) : undefined;
+    this.observer = options.observer;
   }
 
   /** Turns on the in-process fast path for the services `local` serves (the Service does this once started). */
@@ -113,6 +135,7 @@ export class Client {
 
   /** Calls `service.endpoint` with `request`; resolves with the decoded reply or rejects with an RpcError. */
   call<T = unknown>(service: string, endpoint: string, request?: unknown, options: CallOptions = {}): Promise<T> {
+    const series = this.observer?.series(service, endpoint);
     const parent = currentContext();
     const now = Date.now();
     const deadline = callDeadline(now, options.timeout ?? this.timeout, parent);
@@ -120,11 +143,14 @@ export class Client {
     if (this.local) {
       const ep = this.local.server.localEndpoint(service, endpoint);
       if (ep && this.localFits(ep, options)) {
-        if (deadline <= now) return Promise.reject(errors.timeout('phobos.client', `${service}.${endpoint}: the deadline has already passed`));
-        return this.callInProcess(ep, request, metadata, deadline, options) as Promise<T>;
+        const local = () =>
+          deadline <= now
+            ? Promise.reject(errors.timeout('phobos.client', `${service}.${endpoint}: the deadline has already passed`))
+            : this.callInProcess(ep, request, metadata, deadline, options);
+        return (series === undefined ? local() : observed(series, series.begin(), local)) as Promise<T>;
       }
     }
-    return this.callRemote(service, endpoint, request, metadata, deadline, options) as Promise<T>;
+    return this.callRemote(service, endpoint, request, metadata, deadline, options, series) as Promise<T>;
   }
 
   /**
@@ -134,11 +160,26 @@ export class Client {
   stream<T = unknown>(service: string, endpoint: string, input: unknown, options: CallOptions = {}): Promise<T> {
     if (!isAsyncIterable(input)) return this.call<T>(service, endpoint, input, options);
     const { selector, pool, codecs, codec, timeout, retries } = this;
-    return callWithStream<T>({ selector, pool, codecs, codec, timeout, retries }, service, endpoint, input, options);
+    const send = () => callWithStream<T>({ selector, pool, codecs, codec, timeout, retries }, service, endpoint, input, options);
+    if (this.observer === undefined) return send();
+    const series = this.observer.series(service, endpoint);
+    return observed(series, series.begin(), send) as Promise<T>;
   }
 
   /** Publishes an event; subscribers in any process receive it. Metadata of the current request flows along. */
-  async publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<void> {
+  publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<void> {
+    const observer = this.observer;
+    if (observer === undefined) return this.publishEvent(topic, payload, options);
+    return this.publishEvent(topic, payload, options).then(
+      () => observer.published(topic, undefined),
+      (err: unknown) => {
+        observer.published(topic, err);
+        throw err;
+      },
+    );
+  }
+
+  private async publishEvent(topic: string, payload: unknown, options: PublishOptions): Promise<void> {
     if (!this.broker) throw errors.unavailable('phobos.client', 'this client has no broker');
     const codec = codecFor(this.codecs, options.codec, this.codec);
     const metadata = mergeMetadata(currentContext()?.metadata, options.metadata) ?? {};
@@ -197,38 +238,65 @@ export class Client {
     return this.sendLocal(attempt);
   }
 
-  private async callRemote(service: string, endpoint: string, request: unknown, metadata: Metadata | undefined, deadline: number, options: CallOptions): Promise<unknown> {
-    const state: CallState = { codec: codecFor(this.codecs, options.codec, this.codec), request, body: undefined };
-    // Warm lookups are synchronous: awaiting them would cost a suspension per call for nothing.
-    const picked = this.selector.select(service, { version: options.version, strategy: options.strategy, labels: options.labels, endpoint, key: options.key });
-    const next = picked instanceof Promise ? await picked : picked;
-    const mode = options.failMode ?? this.failMode;
-    const attempts = mode === 'failfast' ? 1 : (options.retries ?? this.retries) + 1;
-    if (mode === 'failbackup' || mode === 'failtry') {
-      const send: AttemptSender = (node, attempt, signal, quiet) => {
-        const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: signal ?? options.signal, [CALL]: state };
-        return this.attemptOn(a, quiet);
-      };
-      if (mode === 'failtry') return this.retrySameNode(service, next, send, attempts, deadline);
-      if (attempts > 1) return hedged({ next, send, attempts, delay: options.backupDelay ?? this.backupDelay, signal: options.signal, service });
-    }
-    // failfast and failover, the common case, inline: every attempt asks the selector again, so a retry reaches
-    // another node, and the outcome is marked right here (no extra promise per attempt).
-    for (let attempt = 0; ; attempt++) {
-      const node = this.nextNode(service, next, deadline);
-      const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: options.signal, [CALL]: state };
-      const started = performance.now();
-      try {
-        const value = await this.sendRemote(a);
-        this.markAttempt(a, started, undefined);
-        return value;
-      } catch (err) {
-        const e = asRpcError(err);
-        this.markAttempt(a, started, e);
-        if (!isRetryable(e) || attempt + 1 >= attempts) throw e;
-        this.logger.debug({ service, node: node.id, attempt, err: e.detail }, 'retrying on another node');
-        await backoff(this.backoff, attempt, deadline);
+  private async callRemote(
+    service: string,
+    endpoint: string,
+    request: unknown,
+    metadata: Metadata | undefined,
+    deadline: number,
+    options: CallOptions,
+    series: CallSeries | undefined,
+  ): Promise<unknown> {
+    // Observed inside this async function rather than around its promise: metrics add no promise per call.
+    const began = series === undefined ? 0 : series.begin();
+    let failure: unknown;
+    try {
+      const state: CallState = { codec: codecFor(this.codecs, options.codec, this.codec), request, body: undefined };
+      // Warm lookups are synchronous: awaiting them would cost a suspension per call for nothing.
+      const picked = this.selector.select(service, { version: options.version, strategy: options.strategy, labels: options.labels, endpoint, key: options.key });
+      const next = picked instanceof Promise ? await picked : picked;
+      const mode = options.failMode ?? this.failMode;
+      const attempts = mode === 'failfast' ? 1 : (options.retries ?? this.retries) + 1;
+      if (mode === 'failbackup' || mode === 'failtry') {
+        const send: AttemptSender = (node, attempt, signal, quiet) => {
+          if (attempt > 0) series?.retry();
+          const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: signal ?? options.signal, [CALL]: state };
+          return this.attemptOn(a, quiet);
+        };
+        // Awaited only when observed, so the finally below sees the outcome; unobserved, no extra suspension.
+        if (mode === 'failtry') {
+          const p = this.retrySameNode(service, next, send, attempts, deadline);
+          return series === undefined ? p : await p;
+        }
+        if (attempts > 1) {
+          const p = hedged({ next, send, attempts, delay: options.backupDelay ?? this.backupDelay, signal: options.signal, service });
+          return series === undefined ? p : await p;
+        }
       }
+      // failfast and failover, the common case, inline: every attempt asks the selector again, so a retry reaches
+      // another node, and the outcome is marked right here (no extra promise per attempt).
+      for (let attempt = 0; ; attempt++) {
+        const node = this.nextNode(service, next, deadline);
+        if (attempt > 0) series?.retry();
+        const a: SentAttempt = { service, endpoint, node, attempt, request, metadata, deadline, signal: options.signal, [CALL]: state };
+        const started = performance.now();
+        try {
+          const value = await this.sendRemote(a);
+          this.markAttempt(a, started, undefined);
+          return value;
+        } catch (err) {
+          const e = asRpcError(err);
+          this.markAttempt(a, started, e);
+          if (!isRetryable(e) || attempt + 1 >= attempts) throw e;
+          this.logger.debug({ service, node: node.id, attempt, err: e.detail }, 'retrying on another node');
+          await backoff(this.backoff, attempt, deadline);
+        }
+      }
+    } catch (err) {
+      failure = err ?? new Error('call failed');
+      throw err;
+    } finally {
+      series?.end(began, failure);
     }
   }
 
@@ -312,6 +380,27 @@ export class Client {
     if (!ep) return Promise.reject(errors.unavailable('phobos.client', `${a.service} is no longer served in this process`));
     return this.local!.server.callLocal(ep, a.request, a.metadata, a.deadline);
   };
+}
+
+/** Runs `call`, telling `series` how it ended (once). */
+function observed(series: CallSeries, started: number, call: () => Promise<unknown>): Promise<unknown> {
+  let p: Promise<unknown>;
+  try {
+    p = call();
+  } catch (err) {
+    series.end(started, err);
+    throw err;
+  }
+  return p.then(
+    (value) => {
+      series.end(started, undefined);
+      return value;
+    },
+    (err: unknown) => {
+      series.end(started, err);
+      throw err;
+    },
+  );
 }
 
 type AttemptSender = (node: SelectedNode, attempt: number, signal: AbortSignal | undefined, quiet?: boolean) => Promise<unknown>;
