@@ -87,7 +87,14 @@ describe('main: help and dispatch (no service is created for these)', () => {
     expect((await run('--registry', 'memory', 'help', 'watch')).out).toMatch(/^usage: phobos watch \[service\]/);
   });
 
-  test('gateway is handed its arguments as typed (here: the placeholder of this branch)', async () => {
-    await expect(run('gateway', '--address', '127.0.0.1:0')).rejects.toThrow('the gateway is not built yet');
+  test('gateway is handed its arguments as typed: its own flag error becomes the exit code, nothing is started', async () => {
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect((await run('gateway', '--body_limit', 'lots')).code).toBe(1);
+      expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/--body_limit: "lots" is not a size/);
+    } finally {
+      stderr.mockRestore();
+      process.exitCode = undefined;
+    }
   });
 });
