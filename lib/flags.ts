@@ -50,11 +50,11 @@ interface FlagSpec {
 export const FLAGS: Record<string, FlagSpec> = {
   registry: { key: 'registry', kind: 'name', help: 'registry plugin (mdns, memory, ...)' },
   registry_address: { key: 'registryAddress', kind: 'address', help: 'registry address(es), comma-separated' },
-  transport: { key: 'transport', kind: 'name', help: 'transport plugin (tcp, memory, ...)' },
+  transport: { key: 'transport', kind: 'name', help: 'transport plugin (tcp, memory, nats, grpc)' },
   transport_address: { key: 'transportAddress', kind: 'address', help: 'transport engine address(es)' },
   broker: { key: 'broker', kind: 'name', help: 'broker plugin (p2p, memory, ...)' },
   broker_address: { key: 'brokerAddress', kind: 'address', help: 'broker address(es); for p2p, the subscriber listen address' },
-  codec: { key: 'codec', kind: 'name', help: 'default codec for calls (msgpack, json)' },
+  codec: { key: 'codec', kind: 'name', help: 'default codec for calls (msgpack, json, protobuf)' },
   selector: { key: 'selector', kind: 'name', help: 'load-balancing strategy (random, roundrobin, weighted, hash, leastinflight, latency)' },
   server_address: { key: 'serverAddress', kind: 'address', help: 'address the server binds' },
   server_advertise: { key: 'serverAdvertise', kind: 'address', help: 'address announced in the registry' },
