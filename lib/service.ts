@@ -143,7 +143,11 @@ export class PhobosService {
     }
     this.metrics = this.measure?.registry;
     // The metrics wrapper goes outermost, so it sees what the caller is told, errors of user wrappers included.
-    this.compile = { wrappers: [...(this.measure ? [this.measure.wrapHandler] : []), ...(options.wrappers ?? [])], bulkhead: options.bulkhead };
+    this.compile = {
+      wrappers: [...(this.measure ? [this.measure.wrapHandler] : []), ...(options.wrappers ?? [])],
+      bulkhead: options.bulkhead,
+      meter: this.measure?.meter,
+    };
 
     // Resolve every named part before building any, so a bad name leaves no socket open behind it.
     const factories = {

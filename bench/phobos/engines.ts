@@ -1,5 +1,6 @@
 import { createService, Service, Subscribe, type PhobosService } from '../../lib';
 import { Bench } from './bench';
+import { closedLoop, median } from './stats';
 
 /**
  * What the engines cost, next to the zero-server defaults: `npm run bench:engines`.
@@ -36,11 +37,6 @@ function service(name: string, parts: { transport?: string; broker?: string }): 
   });
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 async function calls(transport: string): Promise<{ rps: number; p50: number }> {
   const server = service('bench', { transport });
   server.handle(new Bench());
@@ -49,18 +45,8 @@ async function calls(transport: string): Promise<{ rps: number; p50: number }> {
     const bench = server.client.service<Bench>('bench');
     const payload = { data: 'hello, phobos' };
     for (let i = 0; i < 2000; i++) await bench.echo(payload); // warm-up
-    const latencies: number[] = [];
-    const end = performance.now() + SECONDS * 1000;
-    const worker = async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        await bench.echo(payload);
-        latencies.push(performance.now() - t);
-      }
-    };
-    const t0 = performance.now();
-    await Promise.all(Array.from({ length: 64 }, worker));
-    return { rps: latencies.length / ((performance.now() - t0) / 1000), p50: median(latencies) };
+    const { latencies, elapsed } = await closedLoop(64, SECONDS, () => bench.echo(payload));
+    return { rps: latencies.length / elapsed, p50: median(latencies) };
   } finally {
     await server.stop();
   }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { bareGrpc, bareHttp, gatewayLocal, gatewayRemote, grpcFace, phobosOver, type Target } from './faces-servers';
+import { median } from './stats';
 
 /**
  * What the faces cost against bare node:http and bare grpc-js: `npm run bench:faces` (options: --rounds=3
@@ -43,11 +44,6 @@ function arg(name: string, fallback: string): string {
 const ROUNDS = Number(arg('rounds', process.env.BENCH_ROUNDS ?? '3'));
 const SECONDS = Number(arg('seconds', process.env.BENCH_SECONDS ?? '3'));
 const ONLY = arg('only', '').split(',').filter(Boolean);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** Runs the load generator against `target` and returns its JSON line. */
 function load(target: Target): Promise<Sample> {

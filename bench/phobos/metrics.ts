@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createService, type PhobosService } from '../../lib';
 import { Bench } from './bench';
+import { closedLoop, median } from './stats';
 
 /**
  * What metrics cost: `npm run bench:metrics` (options --rounds=5 --seconds=3 --layout=processes|one-process|both).
@@ -55,20 +56,9 @@ async function load(caller: PhobosService, serverMetrics: string | undefined, se
     while (performance.now() < warmEnd) await bench.echo(payload);
   }));
   const before = serverMetrics ? await served(serverMetrics) : 0;
-  const latencies: number[] = [];
-  const end = performance.now() + SECONDS * 1000;
-  const worker = async () => {
-    while (performance.now() < end) {
-      const t = performance.now();
-      await bench.echo(payload);
-      latencies.push(performance.now() - t);
-    }
-  };
   const cpu0 = process.cpuUsage();
   const other0 = serverPid ? cpuOf(serverPid) : 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  const elapsed = (performance.now() - t0) / 1000;
+  const { latencies, elapsed } = await closedLoop(IN_FLIGHT, SECONDS, () => bench.echo(payload));
   const own = process.cpuUsage(cpu0);
   const other = serverPid ? cpuOf(serverPid) - other0 : 0;
   latencies.sort((a, b) => a - b);
@@ -171,11 +161,6 @@ async function runCase(layout: Layout, which: 'on' | 'off'): Promise<Result> {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 async function measureLayout(layout: Layout): Promise<void> {
   const results: Record<'on' | 'off', Result[]> = { on: [], off: [] };

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { CallObserver } from '../client/client';
 import type { Context } from '../context';
-import type { EndpointInfo, HandlerFn, HandlerWrapper } from '../server/endpoint';
+import type { EndpointInfo, EndpointMeter, HandlerFn, HandlerWrapper } from '../server/endpoint';
 import type { BreakerState, Selector } from '../selector/selector';
 import { liveCounter, liveGauge, SeriesHistogram } from './exposition';
 import { CappedLabels, ClientMethods, ClientMethodSeries, codeLabel, codeOf, CodeCounts, DURATION_BUCKETS, MethodSeries } from './series';
@@ -73,8 +73,21 @@ export class ServiceMetrics implements CallObserver {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** The server-side HandlerWrapper: times methods, counts subscribers' events. Composed once per endpoint. */
-  readonly wrapHandler: HandlerWrapper = (next, info) => (info.type === 'subscriber' ? this.countConsumed(next, info) : this.timeServed(next, info));
+  /**
+   * The server-side HandlerWrapper, composed once per endpoint: counts subscribers' events and times streaming
+   * methods. Unary methods are timed by their EndpointMeter instead (`meter`), which costs no promise per call.
+   */
+  readonly wrapHandler: HandlerWrapper = (next, info) => {
+    if (info.type === 'subscriber') return this.countConsumed(next, info);
+    return info.stream ? this.timeServed(next, info) : next;
+  };
+
+  /** The meter of one unary method; the Server calls it around every request of that method. */
+  readonly meter = (info: EndpointInfo): EndpointMeter => {
+    const series = new MethodSeries(`${info.service}/${info.endpoint}`, this.bounds);
+    this.served.push(series);
+    return series;
+  };
 
   /** CallObserver: the series of one rpc_method, looked up once per call. */
   series(service: string, endpoint: string): ClientMethodSeries {

@@ -42,6 +42,11 @@ export function codeOf(error: unknown): number {
   if (error === undefined) return 200;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code !== 'number') return 500;
+  return boundedCode(code);
+}
+
+/** A code as a label may hold it: 100-599, anything else is `other` (labels stay few whatever handlers throw). */
+export function boundedCode(code: number): number {
   return Number.isInteger(code) && code >= 100 && code <= 599 ? code : OTHER_CODE;
 }
 
@@ -60,6 +65,18 @@ export class MethodSeries {
     private readonly bounds: readonly number[],
   ) {
     this.ok = new Timing(bounds);
+  }
+
+  /** A request or call began: returns its start time (performance.now() ms) for `stop`. */
+  start(): number {
+    this.inFlight++;
+    return performance.now();
+  }
+
+  /** The request that began at `started` was answered with `code` (the server's EndpointMeter). */
+  stop(started: number, code: number): void {
+    this.inFlight--;
+    this.record(code === 200 ? 200 : boundedCode(code), (performance.now() - started) / 1000);
   }
 
   record(code: number, seconds: number): void {
@@ -83,8 +100,7 @@ export class ClientMethodSeries extends MethodSeries {
 
   /** A call began. Returns the time it began, for `end`. */
   begin(): number {
-    this.inFlight++;
-    return performance.now();
+    return this.start();
   }
 
   /** The call that began at `started` (performance.now() ms) ended, with `error` or none. */

@@ -17,6 +17,19 @@ export interface EndpointInfo {
   endpoint: string;
   /** 'method' for RPC endpoints, 'subscriber' for event handlers. */
   type: 'method' | 'subscriber';
+  /** Set for streaming methods. */
+  stream?: StreamKind;
+}
+
+/**
+ * Measures a unary method from the server's side (metrics). The server calls it in the reactions it runs anyway, so
+ * measuring costs no promise per call, which a HandlerWrapper around an async handler cannot avoid.
+ */
+export interface EndpointMeter {
+  /** A request is about to run; returns its start time for `stop`. */
+  start(): number;
+  /** The request that began at `started` was answered with `code` (200, or the error code the caller was told). */
+  stop(started: number, code: number): void;
 }
 
 /** Wraps a handler once at registration (logging, metrics, auth...). Must return a HandlerFn. */
@@ -30,6 +43,8 @@ export interface CompiledEndpoint {
   stream?: StreamKind;
   /** Client and bidi streams: validates each inbound message (`invoke` gets the stream itself, unvalidated). */
   validate?: Validator;
+  /** Unary methods, when metrics are on. */
+  meter?: EndpointMeter;
 }
 
 type Invocable = Pick<MethodDescriptor, 'handler'> & { request?: MethodDescriptor['request']; reflectedType?: unknown };
@@ -39,6 +54,8 @@ export interface CompileOptions {
   wrappers: readonly HandlerWrapper[];
   /** A bulkhead for every method endpoint that does not declare its own (`false` in @Method turns it off). */
   bulkhead?: BulkheadOptions;
+  /** Builds the meter of each unary method (metrics on). */
+  meter?: (info: EndpointInfo) => EndpointMeter;
 }
 
 export function compileHandler(
@@ -71,6 +88,7 @@ export function compileEndpoint(
   options: CompileOptions,
 ): CompiledEndpoint {
   const info: EndpointInfo = { service, version, endpoint: method.name, type: 'method' };
+  if (method.stream) info.stream = method.stream;
   const limits = method.bulkhead === false ? undefined : (method.bulkhead ?? options.bulkhead);
   // A request stream is validated message by message as the handler reads it, so the handler is compiled without.
   const streamsIn = method.stream === 'client' || method.stream === 'bidi';
@@ -82,6 +100,7 @@ export function compileEndpoint(
   if (response) record.response = response;
   const compiled: CompiledEndpoint = { info, invoke, record };
   if (method.stream) compiled.stream = method.stream;
+  else if (options.meter) compiled.meter = options.meter(info);
   if (streamsIn) compiled.validate = compileValidator(`${service}.${method.name}`, method.request);
   return compiled;
 }

@@ -153,35 +153,44 @@ export class Server {
     const ctx = new RequestContext(msg.service, msg.endpoint, msg.metadata, msg.timeout, this.logger);
     this.active++;
     peer.onCancel(msg.id, () => ctx.cancel(errors.cancelled(SERVER_ERROR_ID, 'the caller cancelled the request')));
-    const settle = (frame: Message) => {
+    const meter = endpoint.meter;
+    const started = meter === undefined ? 0 : meter.start();
+    const settle = (frame: Message, code: number) => {
       peer.clearCancel(msg.id);
       ctx.finish();
       reply(frame);
       this.done();
+      if (meter !== undefined) meter.stop(started, code);
     };
+    const fail = (err: RpcError) => settle(this.errorFrame(msg, err), err.code);
     let result: unknown;
     try {
       result = this.invoke(ctx, endpoint, request);
     } catch (err) {
-      settle(this.errorFrame(msg, this.toRpcError(err, endpoint)));
+      fail(this.toRpcError(err, endpoint));
       return;
     }
     // Past the deadline the caller has given up: whatever the handler produced, the honest answer is 408.
     const late = () => ctx.deadline > 0 && Date.now() >= ctx.deadline;
-    const onValue = (value: unknown) => settle(late() ? this.lateFrame(msg, endpoint) : this.replyFrame(msg, value, endpoint));
-    const onError = (err: unknown) => settle(late() ? this.lateFrame(msg, endpoint) : this.errorFrame(msg, this.toRpcError(err, endpoint)));
+    const onValue = (value: unknown) => {
+      if (late()) return fail(this.deadlineError(endpoint));
+      const frame = this.replyFrame(msg, value, endpoint);
+      settle(frame, frame.error ? 500 : 200);
+    };
+    const onError = (err: unknown) => fail(late() ? this.deadlineError(endpoint) : this.toRpcError(err, endpoint));
     if (result instanceof Promise) result.then(onValue, onError);
     else onValue(result);
   };
+
+  /** The names of the endpoints served for `service` (none for a service not served here). */
+  endpointNames(service: string): string[] {
+    return [...(this.endpoints.get(service)?.keys() ?? [])];
+  }
 
   /**
    * The endpoint for an in-process call, or undefined when this process does not serve it or is draining (the caller
    * then goes over the network like any other client).
    */
-  /** The names of the endpoints served for `service` (none for a service not served here). */
-  endpointNames(service: string): string[] {
-    return [...(this.endpoints.get(service)?.keys() ?? [])];
-  }
 
   localEndpoint(service: string, endpoint: string): CompiledEndpoint | undefined {
     return this.isDraining ? undefined : this.endpoints.get(service)?.get(endpoint);
@@ -198,18 +207,21 @@ export class Server {
     // The handler's Context owns its metadata (it may add a request id), so it gets a copy of the caller's.
     const ctx = new RequestContext(service, name, metadata ? { ...metadata } : undefined, 0, this.logger, deadline);
     this.active++;
+    const started = endpoint.meter === undefined ? 0 : endpoint.meter.start();
     let result: unknown;
     try {
       result = this.invoke(ctx, endpoint, request);
     } catch (err) {
-      this.finishLocal(ctx);
-      return Promise.reject(this.toRpcError(err, endpoint));
+      const e = this.toRpcError(err, endpoint);
+      this.finishLocal(ctx, endpoint, started, e.code);
+      return Promise.reject(e);
     }
     if (!(result instanceof Promise)) {
-      this.finishLocal(ctx);
-      return Date.now() >= ctx.deadline ? Promise.reject(this.deadlineError(endpoint)) : Promise.resolve(result);
+      const late = Date.now() >= ctx.deadline;
+      this.finishLocal(ctx, endpoint, started, late ? 408 : 200);
+      return late ? Promise.reject(this.deadlineError(endpoint)) : Promise.resolve(result);
     }
-    const call = new LocalCall(this, endpoint, ctx);
+    const call = new LocalCall(this, endpoint, ctx, started);
     const answer = new Promise<unknown>((resolve, reject) => {
       call.resolve = resolve;
       call.reject = reject;
@@ -221,12 +233,13 @@ export class Server {
 
   /** @internal LocalCall's way back in. */
   settleLocal(call: LocalCall, ok: boolean, outcome: unknown): void {
-    this.finishLocal(call.ctx);
-    if (!this.localDeadlines.finish(call)) return;
     // As over the network: an answer produced at or past the deadline is a 408, whatever the handler returned.
-    if (Date.now() >= call.deadline) call.reject(this.deadlineError(call.endpoint));
-    else if (ok) call.resolve(outcome);
-    else call.reject(this.toRpcError(outcome, call.endpoint));
+    const late = Date.now() >= call.deadline;
+    const error = late ? this.deadlineError(call.endpoint) : ok ? undefined : this.toRpcError(outcome, call.endpoint);
+    this.finishLocal(call.ctx, call.endpoint, call.started, error ? error.code : 200);
+    if (!this.localDeadlines.finish(call)) return;
+    if (error) call.reject(error);
+    else call.resolve(outcome);
   }
 
   /** @internal */
@@ -275,18 +288,16 @@ export class Server {
     return responseTo(msg, codec.encode(this.health(msg.service)), false, codec.id);
   }
 
-  private finishLocal(ctx: RequestContext): void {
+  private finishLocal(ctx: RequestContext, endpoint: CompiledEndpoint, started: number, code: number): void {
     ctx.finish();
     this.done();
+    endpoint.meter?.stop(started, code);
   }
 
   private deadlineError(endpoint: CompiledEndpoint): RpcError {
     return errors.timeout(`${endpoint.info.service}.${endpoint.info.endpoint}`, 'deadline exceeded');
   }
 
-  private lateFrame(msg: Message, endpoint: CompiledEndpoint): Message {
-    return this.errorFrame(msg, this.deadlineError(endpoint));
-  }
 
   private errorFrame(msg: Message, err: RpcError): Message {
     // Error bodies use the request's codec when it describes itself, JSON otherwise, so any caller can read them.
@@ -318,6 +329,7 @@ class LocalCall implements Expiring {
     private readonly server: Server,
     readonly endpoint: CompiledEndpoint,
     readonly ctx: RequestContext,
+    readonly started: number,
   ) {
     this.deadline = ctx.deadline;
   }

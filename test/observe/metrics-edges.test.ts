@@ -93,14 +93,18 @@ test('in-process calls are measured on both sides', async () => {
   expect(m.get('rpc_client_call_duration_seconds_count', { rpc_method: `${NAME}/work`, code: '200' })).toBe(4);
 });
 
-test('metrics off: no registry, no wrapper composed, nothing listening', async () => {
+test('metrics off: no registry, no meter, no wrapper composed, nothing listening', async () => {
   const service = testService({ name: NAME }).handle(new Edges());
   await service.start();
   expect(service.metrics).toBeUndefined();
   expect(service.metricsAddress).toBeUndefined();
-  expect(service.server.localEndpoint(NAME, 'work')!.invoke.name).not.toBe('measured');
+  const off = service.server.localEndpoint(NAME, 'work')!;
+  expect(off.meter).toBeUndefined();
   const on = testService({ name: NAME, metrics: true }).handle(new Edges());
-  expect(on.server.localEndpoint(NAME, 'work')!.invoke.name).toBe('measured');
+  const measured = on.server.localEndpoint(NAME, 'work')!;
+  // A unary method is timed by its meter, which the server calls: the handler chain itself is the same as off.
+  expect(measured.meter).toBeDefined();
+  expect(measured.invoke.name).toBe(off.invoke.name);
   expect(on.metricsAddress).toBeUndefined(); // metrics: true collects without serving
 });
 
@@ -165,3 +169,34 @@ async function freePort(): Promise<number> {
   await new Promise((r) => s.close(r));
   return port;
 }
+
+@Service({ name: `${NAME}-streams` })
+class Ticks {
+  @Method({ stream: 'server' })
+  async *ticks(req: { n: number }): AsyncGenerator<number> {
+    for (let i = 0; i < req.n; i++) yield i;
+  }
+
+  @Method()
+  async plain(): Promise<string> {
+    return 'ok';
+  }
+}
+
+test('unary methods are timed by the server, streaming ones by the wrapper: each call counted once', async () => {
+  const namespace = newNamespace();
+  const server = testService({ name: `${NAME}-streams`, namespace, metrics: true }).handle(new Ticks());
+  await server.start();
+  const caller = testService({ namespace, preferLocal: false });
+  await caller.start();
+  for (let i = 0; i < 3; i++) {
+    const got: number[] = [];
+    for await (const t of await caller.client.call<AsyncIterable<number>>(`${NAME}-streams`, 'ticks', { n: 4 })) got.push(t);
+    expect(got).toEqual([0, 1, 2, 3]);
+  }
+  for (let i = 0; i < 5; i++) await caller.client.call(`${NAME}-streams`, 'plain');
+  const m = parseExposition(await server.metrics!.metrics());
+  expect(m.get('rpc_server_call_duration_seconds_count', { rpc_method: `${NAME}-streams/ticks`, code: '200' })).toBe(3);
+  expect(m.get('rpc_server_call_duration_seconds_count', { rpc_method: `${NAME}-streams/plain`, code: '200' })).toBe(5);
+  expect(m.get('rpc_server_in_flight', { rpc_method: `${NAME}-streams/plain` })).toBe(0);
+});
