@@ -14,6 +14,7 @@ import type {
 } from './transport';
 import { errorResponse } from './error-response';
 import { copyMessage as copy, isStreamFrame, memoryStreams } from './memory-stream';
+import { PendingRequests, refuseEarly } from './pending';
 import type { StreamChannel, StreamTable } from './stream-channel';
 import { MessageKind, TRANSPORT_ERROR_ID } from './transport';
 
@@ -28,7 +29,6 @@ export interface MemoryTransportOptions {
 }
 
 const ERROR_ID = TRANSPORT_ERROR_ID;
-const MAX_TIMER = 0x7fffffff;
 
 /** Every memory listener in the process, by address; dialing looks here. */
 const listeners = new Map<string, MemoryListener>();
@@ -238,19 +238,14 @@ class ServerEnd implements PeerInfo {
   }
 }
 
-interface Pending {
-  resolve(m: Message): void;
-  reject(e: Error): void;
-  /** Date.now() value past which the request fails with 408 (a stream it opens inherits it). */
-  deadline: number;
-  timer: NodeJS.Timeout;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-}
-
 class MemoryClientSocket implements ClientSocket {
   server!: ServerEnd;
-  private readonly pending = new Map<number, Pending>();
+  /** Requests waiting for their responses; one that times out or is aborted is cancelled on the server end. */
+  private readonly pending = new PendingRequests<number>({
+    abandoned: (id) => {
+      if (!this.isClosed) queueMicrotask(() => this.server.cancel(id));
+    },
+  });
   private readonly streams: StreamTable;
   private nextId = 0;
   private isClosed = false;
@@ -271,34 +266,28 @@ class MemoryClientSocket implements ClientSocket {
     return this.pending.size + this.streams.size;
   }
 
-  request(message: Message, { timeout, signal }: RequestOptions): Promise<Message> {
+  request(message: Message, options: RequestOptions): Promise<Message> {
     if (this.isClosed) return Promise.reject(new RpcError(ERROR_ID, 503, `${this.reason} (${this.remote})`));
-    if (signal?.aborted) return Promise.reject(new RpcError(ERROR_ID, 499, 'request aborted'));
-    if (!(timeout > 0)) return Promise.reject(new RpcError(ERROR_ID, 408, 'request deadline already passed'));
+    const refused = refuseEarly(options);
+    if (refused) return Promise.reject(refused);
+    const { timeout, signal } = options;
     if (message.body.length > this.maxFrameSize) {
       const detail = `body of ${message.body.length} bytes exceeds the maximum of ${this.maxFrameSize}`;
       return Promise.reject(new RpcError(ERROR_ID, 413, detail));
     }
     const id = this.allocateId();
     const frame: Message = { ...copy(message), id, timeout: message.timeout > 0 ? message.timeout : Math.ceil(timeout) };
-    return new Promise<Message>((resolve, reject) => {
-      const expire = () => this.giveUp(id, 408, `no response within ${timeout} ms`);
-      const deadline = Date.now() + timeout;
-      const p: Pending = { resolve, reject, deadline, signal, timer: setTimeout(expire, Math.min(timeout, MAX_TIMER)) };
-      if (signal) {
-        p.onAbort = () => this.giveUp(id, 499, 'request aborted');
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      this.pending.set(id, p);
-      queueMicrotask(() => this.server.receive(frame));
-    });
+    const response = this.pending.add(id, timeout, signal, undefined);
+    queueMicrotask(() => this.server.receive(frame));
+    return response;
   }
 
   /** Sends `message` as a request stream and returns its channel (ClientSocket.stream). */
-  stream(message: Message, { timeout, signal }: RequestOptions): StreamChannel {
+  stream(message: Message, options: RequestOptions): StreamChannel {
     if (this.isClosed) throw new RpcError(ERROR_ID, 503, `${this.reason} (${this.remote})`);
-    if (signal?.aborted) throw new RpcError(ERROR_ID, 499, 'request aborted');
-    if (!(timeout > 0)) throw new RpcError(ERROR_ID, 408, 'request deadline already passed');
+    const refused = refuseEarly(options);
+    if (refused) throw refused;
+    const { timeout, signal } = options;
     const id = this.allocateId();
     const frame: Message = { ...copy(message), id, stream: true, timeout: message.timeout > 0 ? message.timeout : Math.ceil(timeout) };
     const channel = this.streams.open(id, 'client');
@@ -320,7 +309,7 @@ class MemoryClientSocket implements ClientSocket {
 
   private receive(m: Message): void {
     if (this.isClosed) return;
-    const p = m.kind === MessageKind.response ? this.take(m.id) : undefined;
+    const p = m.kind === MessageKind.response ? this.pending.take(m.id) : undefined;
     if (!p) {
       // Stream frames, the answer to a stream call, or a response nobody waits for any more (dropped there).
       const problem = this.streams.receive(m);
@@ -330,7 +319,7 @@ class MemoryClientSocket implements ClientSocket {
     if (m.stream) {
       const channel = this.streams.open(m.id, 'client');
       channel.openedByResponse();
-      channel.bound(p.deadline - Date.now(), p.signal);
+      channel.bound(p.deadline - performance.now(), p.signal);
       m.channel = channel;
     }
     p.resolve(m);
@@ -342,7 +331,7 @@ class MemoryClientSocket implements ClientSocket {
     this.isClosed = true;
     this.reason = reason;
     const err = new RpcError(ERROR_ID, 503, `${reason} (${this.remote})`);
-    for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
+    this.pending.failAll(err);
     this.streams.closeAll(err);
   }
 
@@ -350,21 +339,5 @@ class MemoryClientSocket implements ClientSocket {
     do this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
     while (this.pending.has(this.nextId) || this.streams.has(this.nextId));
     return this.nextId;
-  }
-
-  private giveUp(id: number, code: number, detail: string): void {
-    const p = this.take(id);
-    if (!p) return;
-    p.reject(new RpcError(ERROR_ID, code, detail));
-    if (!this.isClosed) queueMicrotask(() => this.server.cancel(id));
-  }
-
-  private take(id: number): Pending | undefined {
-    const p = this.pending.get(id);
-    if (!p) return undefined;
-    this.pending.delete(id);
-    clearTimeout(p.timer);
-    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
-    return p;
   }
 }

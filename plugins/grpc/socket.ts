@@ -1,9 +1,11 @@
 import { Client as GrpcClient, connectivityState as State, credentials as grpcCredentials, type ChannelCredentials, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import { RpcError } from '../../lib/errors';
+import { PendingRequests, refuseEarly } from '../../lib/transport/pending';
 import { type Frame, FrameError, inflateInPlace } from '../../lib/transport/tcp/frame';
 import { FrameReader } from '../../lib/transport/tcp/reader';
+import { FrameWriter } from '../../lib/transport/tcp/writer';
 import { type ClientSocket, type Message, MessageKind, type RequestOptions, TRANSPORT_ERROR_ID } from '../../lib/transport/transport';
-import { FRAMES_METHOD, FrameSender, refusal, streamEndError } from './wire';
+import { FRAMES_METHOD, frameLimits, messageSink, refusal, streamEndError } from './wire';
 
 /**
  * The client side of `--transport=grpc`: one socket is one gRPC channel with a connection of its own (no subchannel
@@ -21,27 +23,20 @@ export interface GrpcDialOptions {
   credentials?: ChannelCredentials;
 }
 
-/** setTimeout's ceiling; longer timeouts would fire at once. */
-const MAX_TIMER = 0x7fffffff;
 /** The reason a cancel frame gives when the caller's deadline passed (docs/protocol.md §3). */
 const CANCEL_DEADLINE = 408;
-
-interface Pending {
-  resolve(m: Message): void;
-  reject(e: Error): void;
-  /** performance.now() past which the request fails with 408. */
-  deadline: number;
-  timeout: number;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
 
 const unavailable = (detail: string) => new RpcError(TRANSPORT_ERROR_ID, 503, detail);
 
 export class GrpcSocket implements ClientSocket {
-  private readonly pending = new Map<number, Pending>();
+  /** Requests waiting for their responses; one that times out or is aborted is cancelled on the server. */
+  private readonly pending = new PendingRequests<number>({
+    abandoned: (id, err) => {
+      if (!this.isClosed) this.writer.control(MessageKind.cancel, id, err.code === 408 ? CANCEL_DEADLINE : 0);
+    },
+  });
   private readonly reader: FrameReader;
-  private readonly sender: FrameSender;
+  private readonly writer: FrameWriter;
   private readonly call: ClientDuplexStream<Buffer, Buffer>;
   private nextId = 0;
   private isClosed = false;
@@ -50,9 +45,6 @@ export class GrpcSocket implements ClientSocket {
   /** What onClose listeners hear: undefined when close() was called here. */
   private closeReason: RpcError | undefined;
   private listeners: ((err: Error | undefined) => void)[] = [];
-  /** One deadline timer per socket, armed for the earliest deadline (as the tcp client does). */
-  private deadlineTimer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
 
   private constructor(
     private readonly client: GrpcClient,
@@ -61,7 +53,7 @@ export class GrpcSocket implements ClientSocket {
   ) {
     this.reader = new FrameReader(maxFrameSize);
     this.call = client.makeBidiStreamRequest(FRAMES_METHOD.path, FRAMES_METHOD.requestSerialize, FRAMES_METHOD.responseDeserialize);
-    this.sender = new FrameSender(this.call, maxFrameSize);
+    this.writer = new FrameWriter(messageSink(this.call, maxFrameSize), frameLimits(maxFrameSize));
     this.call.on('data', (message: Buffer) => this.onMessage(message));
     this.call.on('status', (s: StatusObject) => this.onStatus(s));
     // grpc-js emits a non-OK status as 'error' too; 'status' handles it.
@@ -113,27 +105,17 @@ export class GrpcSocket implements ClientSocket {
 
   request(message: Message, options: RequestOptions): Promise<Message> {
     if (this.isClosed) return Promise.reject(this.closeError ?? unavailable(`connection to ${this.address} is closed`));
+    const refused = refuseEarly(options);
+    if (refused) return Promise.reject(refused);
     const { timeout, signal } = options;
-    if (signal?.aborted) return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
-    if (!(timeout > 0)) return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, 408, 'request deadline already passed'));
     const id = this.allocateId();
     try {
       // The server learns the caller's deadline from the frame.
-      this.sender.write(message.timeout > 0 ? message : { ...message, timeout }, id);
+      this.writer.write(message.timeout > 0 ? message : { ...message, timeout }, id);
     } catch (err) {
       return Promise.reject(refusal(err));
     }
-    const now = performance.now();
-    const deadline = now + Math.min(timeout, MAX_TIMER);
-    if (deadline < this.timerAt) this.armDeadline(deadline, now);
-    return new Promise<Message>((resolve, reject) => {
-      const p: Pending = { resolve, reject, deadline, timeout, signal, onAbort: undefined };
-      if (signal) {
-        p.onAbort = () => this.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      this.pending.set(id, p);
-    });
+    return this.pending.add(id, timeout, signal, undefined);
   }
 
   /** Closes the connection: what is pending fails with 503, later requests too; listeners hear no error. */
@@ -147,14 +129,6 @@ export class GrpcSocket implements ClientSocket {
   onClose(listener: (err: Error | undefined) => void): void {
     if (this.isClosed) listener(this.closeReason);
     else this.listeners.push(listener);
-  }
-
-  /** Fails request `id` with `err` and tells the server to stop working on it. */
-  private giveUp(id: number, err: RpcError): void {
-    const p = this.take(id);
-    if (!p) return;
-    p.reject(err);
-    if (!this.isClosed) this.sender.control(MessageKind.cancel, id, err.code === 408 ? CANCEL_DEADLINE : 0);
   }
 
   private onMessage(message: Buffer): void {
@@ -174,7 +148,7 @@ export class GrpcSocket implements ClientSocket {
     // Only responses travel to a client here; anything else is ignored, as over tcp.
     if (f.kind !== MessageKind.response) return;
     // A response after its request timed out or was aborted is dropped.
-    const p = this.take(f.id);
+    const p = this.pending.take(f.id);
     if (!p) return;
     const refused = inflateInPlace(f, this.maxFrameSize);
     if (refused) return p.reject(new RpcError(TRANSPORT_ERROR_ID, refused.code, refused.reason));
@@ -187,28 +161,6 @@ export class GrpcSocket implements ClientSocket {
     this.client.close();
   }
 
-  private armDeadline(at: number, now: number): void {
-    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    this.timerAt = at;
-    this.deadlineTimer = setTimeout(this.expire, Math.max(1, Math.ceil(at - now)));
-    this.deadlineTimer.unref();
-  }
-
-  /** Fails every request past its deadline with 408 and re-arms for the earliest one left. */
-  private readonly expire = (): void => {
-    this.deadlineTimer = undefined;
-    this.timerAt = Infinity;
-    const now = performance.now();
-    let next = Infinity;
-    const expired: [number, Pending][] = [];
-    for (const entry of this.pending) {
-      if (entry[1].deadline <= now) expired.push(entry);
-      else if (entry[1].deadline < next) next = entry[1].deadline;
-    }
-    for (const [id, p] of expired) this.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 408, `no response within ${p.timeout} ms`));
-    if (next !== Infinity && !this.isClosed) this.armDeadline(next, now);
-  };
-
   private allocateId(): number {
     // Ids wrap at 2^32; skipping ones still in flight keeps them unique even after wrapping.
     do this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
@@ -216,22 +168,12 @@ export class GrpcSocket implements ClientSocket {
     return this.nextId;
   }
 
-  private take(id: number): Pending | undefined {
-    const p = this.pending.get(id);
-    if (!p) return undefined;
-    this.pending.delete(id);
-    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
-    return p;
-  }
-
   private shutdown(err: RpcError, byUs = false): void {
     this.isClosed = true;
     this.closeError = err;
     this.closeReason = byUs ? undefined : err;
-    this.sender.close();
-    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = undefined;
-    for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
+    this.writer.close();
+    this.pending.failAll(err);
     const listeners = this.listeners;
     this.listeners = [];
     for (const l of listeners) l(this.closeReason);

@@ -1,7 +1,8 @@
 import { status as Status, type StatusObject } from '@grpc/grpc-js';
 import { RpcError } from '../../lib/errors';
-import { encodeFrame, FrameError, type EncodeLimits } from '../../lib/transport/tcp/frame';
-import { type Message, MessageKind, TRANSPORT_ERROR_ID } from '../../lib/transport/transport';
+import { FrameError, type EncodeLimits } from '../../lib/transport/tcp/frame';
+import type { FrameSink } from '../../lib/transport/tcp/writer';
+import { TRANSPORT_ERROR_ID } from '../../lib/transport/transport';
 
 /**
  * How `--transport=grpc` carries Phobos frames (docs/protocol.md §15, "The grpc transport"): one long-lived
@@ -29,104 +30,53 @@ export const FRAMES_METHOD = {
 
 /** Messages joined from several frames stay under this size; a larger frame travels in messages of its own. */
 const JOIN_MAX = 64 * 1024;
-/** Bytes queued here past which the owner should stop producing. */
-const QUEUE_HIGH_WATER = 1024 * 1024;
-const EMPTY = new Uint8Array(0);
 
-/** What a FrameSender writes to: either end of a grpc-js duplex call. */
-export interface MessageSink {
+/** Either end of a grpc-js duplex call, as a FrameWriter sees it. */
+export interface MessageStream {
   write(message: Buffer): boolean;
   on(event: 'drain', listener: () => void): unknown;
   off(event: 'drain', listener: () => void): unknown;
 }
 
 /**
- * Frames written in one tick are queued and handed to the call together on the next tick (`process.nextTick`), as
- * one message when they fit in JOIN_MAX (and the peer's maximum message size). While the call reports back-pressure
- * the queue is held until 'drain'; `congested` tells the owner to stop producing.
+ * A frames call as the sink of a FrameWriter (lib/transport/tcp/writer.ts): the frames written in one tick go out as
+ * one message when they fit in JOIN_MAX (and the peer's maximum message size), else in as few messages as fit.
+ * Message boundaries need not fall between frames: the reader concatenates messages (docs/protocol.md §15).
  */
-export class FrameSender {
-  blocked = false;
-  private chunks: Uint8Array[] = [];
-  private size = 0;
-  private scheduled = false;
-  private closed = false;
-  private readonly limits: EncodeLimits;
-  private readonly joinMax: number;
-
-  constructor(
-    private readonly sink: MessageSink,
-    maxFrameSize: number,
-    private readonly onDrain: () => void = () => undefined,
-  ) {
-    // Never gzipped: loopback and LAN peers gain little, and gRPC could compress the messages itself.
-    this.limits = { maxFrameSize, compressThreshold: Infinity };
-    this.joinMax = Math.min(JOIN_MAX, maxFrameSize);
-    sink.on('drain', this.drained);
-  }
-
-  get congested(): boolean {
-    return this.blocked || this.size > QUEUE_HIGH_WATER;
-  }
-
-  /** Queues `m` as frame `id`. Throws FrameError (nothing queued) when it cannot be encoded within the limits. */
-  write(m: Message, id: number): void {
-    if (this.closed) return;
-    this.size += encodeFrame(m, id, this.limits, this.chunks);
-    if (!this.scheduled && !this.blocked) {
-      this.scheduled = true;
-      process.nextTick(flushTick, this);
-    }
-  }
-
-  /** A frame with no body: cancel (with its reason in `timeout`), ping, pong. */
-  control(kind: MessageKind, id: number, timeout = 0): void {
-    this.write({ kind, id, codec: 0, service: '', endpoint: '', timeout, metadata: undefined, error: false, body: EMPTY }, id);
-  }
-
-  /** Hands what is queued to the call; held while back-pressured unless `force` (the call is ending). */
-  flush(force = false): void {
-    this.scheduled = false;
-    if ((this.blocked && !force) || this.closed || this.chunks.length === 0) return;
-    const chunks = this.chunks;
-    this.chunks = [];
-    this.size = 0;
-    let ok = true;
-    let group: Uint8Array[] = [];
-    let groupSize = 0;
-    const send = () => {
-      if (group.length === 0) return;
-      ok = this.sink.write(group.length === 1 ? asBuffer(group[0]) : Buffer.concat(group, groupSize)) && ok;
-      group = [];
-      groupSize = 0;
-    };
-    for (const c of chunks) {
-      if (groupSize + c.length > this.joinMax) send();
-      group.push(c);
-      groupSize += c.length;
-    }
-    send();
-    if (!ok) this.blocked = true;
-  }
-
-  /** Drops whatever is queued; later writes are ignored. */
-  close(): void {
-    this.closed = true;
-    this.chunks = [];
-    this.size = 0;
-    this.sink.off('drain', this.drained);
-  }
-
-  private readonly drained = (): void => {
-    if (!this.blocked) return;
-    this.blocked = false;
-    this.flush();
-    if (!this.blocked) this.onDrain();
+export function messageSink(call: MessageStream, maxFrameSize: number): FrameSink {
+  const joinMax = Math.min(JOIN_MAX, maxFrameSize);
+  return {
+    writeBatch(chunks) {
+      let ok = true;
+      let group: Uint8Array[] = [];
+      let groupSize = 0;
+      const send = () => {
+        if (group.length === 0) return;
+        ok = call.write(group.length === 1 ? asBuffer(group[0]) : Buffer.concat(group, groupSize)) && ok;
+        group = [];
+        groupSize = 0;
+      };
+      for (const c of chunks) {
+        if (groupSize + c.length > joinMax) send();
+        group.push(c);
+        groupSize += c.length;
+      }
+      send();
+      return ok;
+    },
+    onDrain(listener) {
+      call.on('drain', listener);
+      return () => call.off('drain', listener);
+    },
   };
 }
 
-function flushTick(s: FrameSender): void {
-  s.flush();
+/**
+ * What frames sent over grpc are encoded with: never gzipped (loopback and LAN peers gain little, and gRPC could
+ * compress the messages itself).
+ */
+export function frameLimits(maxFrameSize: number): EncodeLimits {
+  return { maxFrameSize, compressThreshold: Infinity };
 }
 
 export function asBuffer(b: Uint8Array): Buffer {

@@ -1,5 +1,6 @@
 import { createInbox, type Msg, type Subscription } from '@nats-io/transport-node';
 import { RpcError } from '../../lib/errors';
+import { PendingRequests } from '../../lib/transport/pending';
 import { type ClientSocket, type Message, MessageKind, type RequestOptions, TRANSPORT_ERROR_ID } from '../../lib/transport/transport';
 import type { NatsConnector } from './connection';
 import { FrameError, frameBytes, readFrame } from './frames';
@@ -13,33 +14,32 @@ import { cancelSubjectFor } from './subjects';
  * reply could not arrive), and new ones fail at once until it is back.
  */
 
-const MAX_TIMER = 2 ** 31 - 1;
 const EMPTY = Buffer.alloc(0);
 
-interface Pending {
+/** Where a pending request went, kept with it in the table (keyed by reply token). */
+interface Sent {
   socket: NatsClientSocket;
   subject: string;
   /** The reply subject: also what the server keys the request by, so a cancel names it. */
   reply: string;
   id: number;
-  timeout: number;
-  resolve(m: Message): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-  cleanup(): void;
 }
 
 export class NatsRequester {
   private inbox: string | undefined;
   private sub: Subscription | undefined;
-  private readonly pending = new Map<string, Pending>();
+  /** Requests waiting for replies, by reply token; a deadline or abort sends the server a cancel. */
+  private readonly pending = new PendingRequests<string, Sent>({
+    abandoned: (_token, _err, p) => this.cancel(p.context),
+    released: (token, p) => p.context.socket.track(token, false),
+  });
   private seq = 0;
   private readonly offConnection: () => void;
 
   constructor(private readonly conn: NatsConnector) {
     this.offConnection = conn.on((event) => {
       // After a disconnect, replies sent meanwhile are lost: waiting for them would only end at the deadline.
-      if (event !== 'reconnect') this.failAll(unavailable(event === 'close' ? 'the NATS connection closed' : 'the connection to NATS was lost'));
+      if (event !== 'reconnect') this.pending.failAll(unavailable(event === 'close' ? 'the NATS connection closed' : 'the connection to NATS was lost'));
     });
   }
 
@@ -75,47 +75,30 @@ export class NatsRequester {
     const token = String(++this.seq);
     const reply = `${this.inbox}.${token}`;
     const subject = socket.subject;
-    return new Promise<Message>((resolve, reject) => {
-      const onAbort = () => this.giveUp(token, new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted by the caller'));
-      const p: Pending = {
-        socket,
-        subject,
-        reply,
-        id,
-        timeout,
-        resolve,
-        reject,
-        timer: setTimeout(() => this.giveUp(token, new RpcError(TRANSPORT_ERROR_ID, 408, `no response within ${timeout} ms`)), Math.min(timeout, MAX_TIMER)),
-        cleanup: () => signal?.removeEventListener('abort', onAbort),
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(token, p);
-      socket.track(token, true);
-      try {
-        nc.publish(subject, bytes, { reply });
-      } catch (err) {
-        this.settle(token)?.reject(unavailable(`cannot publish to NATS: ${(err as Error).message}`));
-      }
-    });
+    const response = this.pending.add(token, timeout, signal, { socket, subject, reply, id });
+    socket.track(token, true);
+    try {
+      nc.publish(subject, bytes, { reply });
+    } catch (err) {
+      this.pending.take(token)?.reject(unavailable(`cannot publish to NATS: ${(err as Error).message}`));
+    }
+    return response;
   }
 
-  /** Fails `socket`'s pending requests with `err` (the socket closed). */
-  failSocket(socket: NatsClientSocket, tokens: Iterable<string>, err: RpcError): void {
-    for (const token of [...tokens]) if (this.pending.get(token)?.socket === socket) this.settle(token)?.reject(err);
+  /** Fails the pending requests of a socket that closed (`tokens`: the socket's own) with `err`. */
+  failSocket(tokens: Iterable<string>, err: RpcError): void {
+    for (const token of [...tokens]) this.pending.take(token)?.reject(err);
   }
 
   async close(): Promise<void> {
     this.offConnection();
-    this.failAll(unavailable('the transport is closed'));
+    this.pending.failAll(unavailable('the transport is closed'));
     this.sub?.unsubscribe();
     this.sub = undefined;
   }
 
-  /** Deadline or abort: fail the caller and tell the server, so it can stop the handler. */
-  private giveUp(token: string, err: RpcError): void {
-    const p = this.settle(token);
-    if (!p) return;
-    p.reject(err);
+  /** A request given up here (deadline or abort): tell the server, so it can stop the handler. */
+  private cancel(p: Sent): void {
     if (!this.conn.connected) return;
     const cancel: Message = { kind: MessageKind.cancel, id: p.id, codec: 0, service: '', endpoint: '', timeout: 0, metadata: undefined, error: false, body: EMPTY };
     try {
@@ -127,35 +110,18 @@ export class NatsRequester {
 
   private onReply(msg: Msg): void {
     const token = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
-    const p = this.pending.get(token);
+    const p = this.pending.take(token);
     if (!p) return; // late (after a deadline, abort or outage) or the no-responders answer to a cancel
-    if (msg.headers && msg.headers.code === 503 && msg.data.length === 0) {
-      this.settle(token)?.reject(unavailable(`nobody listens on ${p.subject}`));
-      return;
-    }
+    const { subject, id } = p.context;
+    if (msg.headers && msg.headers.code === 503 && msg.data.length === 0) return p.reject(unavailable(`nobody listens on ${subject}`));
     let frame: Message;
     try {
       frame = readFrame(msg.data, this.conn.maxPayload);
       if (frame.kind !== MessageKind.response) throw new FrameError(`a kind ${frame.kind} frame where a response was expected`);
     } catch (err) {
-      this.settle(token)?.reject(new RpcError(TRANSPORT_ERROR_ID, 502, `bad reply from ${p.subject}: ${(err as Error).message}`));
-      return;
+      return p.reject(new RpcError(TRANSPORT_ERROR_ID, 502, `bad reply from ${subject}: ${(err as Error).message}`));
     }
-    this.settle(token)?.resolve({ ...frame, id: p.id });
-  }
-
-  private settle(token: string): Pending | undefined {
-    const p = this.pending.get(token);
-    if (!p) return undefined;
-    this.pending.delete(token);
-    clearTimeout(p.timer);
-    p.cleanup();
-    p.socket.track(token, false);
-    return p;
-  }
-
-  private failAll(err: RpcError): void {
-    for (const token of [...this.pending.keys()]) this.settle(token)?.reject(err);
+    p.resolve({ ...frame, id });
   }
 }
 
@@ -197,7 +163,7 @@ export class NatsClientSocket implements ClientSocket {
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.requester.failSocket(this, this.tokens, unavailable(`socket to ${this.subject} closed`));
+    this.requester.failSocket(this.tokens, unavailable(`socket to ${this.subject} closed`));
     for (const l of this.closeListeners.splice(0)) l(undefined);
   }
 

@@ -1,5 +1,6 @@
 import { type Socket, connect } from 'node:net';
 import { RpcError } from '../../errors';
+import { type PendingCall, PendingRequests, refuseEarly } from '../pending';
 import type { StreamChannel } from '../stream-channel';
 import { type ClientSocket, type Message, MessageKind, type RequestOptions } from '../transport';
 import { type Frame, FrameError, inflateInPlace, pongFor } from './frame';
@@ -7,22 +8,7 @@ import { HEARTBEAT_PING, HEARTBEAT_PING_ID, Heartbeat } from './heartbeat';
 import { type ResolvedOptions, TRANSPORT_ERROR_ID, connectionOptions, formatAddress, parseAddress } from './options';
 import { FrameReader } from './reader';
 import { TcpStreams } from './streams';
-import { FrameWriter } from './writer';
-
-/** setTimeout's ceiling; longer timeouts would fire at once. */
-const MAX_TIMER = 0x7fffffff;
-const EMPTY = new Uint8Array(0);
-
-/** One request waiting for its response. */
-interface Pending {
-  resolve(m: Message): void;
-  reject(e: Error): void;
-  /** performance.now() value past which the request fails with 408. */
-  deadline: number;
-  timeout: number;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
+import { FrameWriter, writableSink } from './writer';
 
 const unavailable = (detail: string) => new RpcError(TRANSPORT_ERROR_ID, 503, detail);
 
@@ -32,7 +18,12 @@ const unavailable = (detail: string) => new RpcError(TRANSPORT_ERROR_ID, 503, de
  * a connection that closes fails everything pending with 503.
  */
 export class TcpClientSocket implements ClientSocket {
-  private readonly pending = new Map<number, Pending>();
+  /** Requests waiting for their responses; one that times out or is aborted is cancelled on the server. */
+  private readonly pending = new PendingRequests<number>({
+    abandoned: (id) => {
+      if (!this.isClosed) this.writer.control(MessageKind.cancel, id);
+    },
+  });
   private readonly pings = new Map<number, { done(): void; fail(e: Error): void }>();
   private readonly reader: FrameReader;
   private readonly writer: FrameWriter;
@@ -40,12 +31,6 @@ export class TcpClientSocket implements ClientSocket {
   private readonly streams: TcpStreams;
   private nextId = 0;
   private isClosed = false;
-  /**
-   * One timer per connection instead of one per request (a timer costs about as much as framing a request): it is
-   * armed for the earliest deadline, and when it fires it fails what has expired and re-arms for the next deadline.
-   */
-  private deadlineTimer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
   private closeReason = 'connection closed';
   /** Pings the server when the connection has been silent; undefined when heartbeats are disabled. */
   private readonly heartbeat: Heartbeat | undefined;
@@ -60,7 +45,7 @@ export class TcpClientSocket implements ClientSocket {
   ) {
     this.reader = new FrameReader(opts.maxFrameSize);
     // Writes queue inside the writer while the socket is back-pressured and go out on 'drain'.
-    this.writer = new FrameWriter(socket, connectionOptions(opts, socket.remoteAddress), () => undefined);
+    this.writer = new FrameWriter(writableSink(socket), connectionOptions(opts, socket.remoteAddress));
     this.heartbeat = Heartbeat.start(opts.heartbeatInterval, opts.heartbeatTimeout, {
       ping: () => this.writer.write(HEARTBEAT_PING, HEARTBEAT_PING_ID),
       dead: (reason) => this.die(reason),
@@ -111,9 +96,9 @@ export class TcpClientSocket implements ClientSocket {
 
   request(message: Message, options: RequestOptions): Promise<Message> {
     if (this.isClosed) return Promise.reject(unavailable(`${this.closeReason} (${this.remote})`));
+    const refused = refuseEarly(options);
+    if (refused) return Promise.reject(refused);
     const { timeout, signal } = options;
-    if (signal?.aborted) return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
-    if (!(timeout > 0)) return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, 408, 'request deadline already passed'));
     const id = this.allocateId();
     const frame = message.timeout > 0 ? message : { ...message, timeout };
     try {
@@ -122,25 +107,15 @@ export class TcpClientSocket implements ClientSocket {
       const e = err as FrameError;
       return Promise.reject(new RpcError(TRANSPORT_ERROR_ID, e.code || 400, e.message));
     }
-    const now = performance.now();
-    const deadline = now + Math.min(timeout, MAX_TIMER);
-    if (deadline < this.timerAt) this.armDeadline(deadline, now);
-    return new Promise<Message>((resolve, reject) => {
-      const p: Pending = { resolve, reject, deadline, timeout, signal, onAbort: undefined };
-      if (signal) {
-        p.onAbort = () => this.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted'));
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      this.pending.set(id, p);
-    });
+    return this.pending.add(id, timeout, signal, undefined);
   }
 
   /** Sends `message` as a request stream and returns its channel (ClientSocket.stream). */
   stream(message: Message, options: RequestOptions): StreamChannel {
     if (this.isClosed) throw unavailable(`${this.closeReason} (${this.remote})`);
+    const refused = refuseEarly(options);
+    if (refused) throw refused;
     const { timeout, signal } = options;
-    if (signal?.aborted) throw new RpcError(TRANSPORT_ERROR_ID, 499, 'request aborted');
-    if (!(timeout > 0)) throw new RpcError(TRANSPORT_ERROR_ID, 408, 'request deadline already passed');
     const id = this.allocateId();
     try {
       this.writer.write({ ...message, timeout: message.timeout > 0 ? message.timeout : timeout, stream: true }, id);
@@ -173,7 +148,7 @@ export class TcpClientSocket implements ClientSocket {
           reject(e);
         },
       });
-      this.send(MessageKind.ping, id);
+      this.writer.control(MessageKind.ping, id);
     });
   }
 
@@ -193,59 +168,11 @@ export class TcpClientSocket implements ClientSocket {
     setTimeout(() => this.socket.destroy(), 1_000).unref();
   }
 
-  /** Fails request `id` with `err` and tells the server to stop working on it. */
-  giveUp(id: number, err: RpcError): void {
-    const p = this.take(id);
-    if (!p) return;
-    p.reject(err);
-    if (!this.isClosed) this.send(MessageKind.cancel, id);
-  }
-
-  private armDeadline(at: number, now: number): void {
-    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    this.timerAt = at;
-    this.deadlineTimer = setTimeout(this.expire, Math.max(1, Math.ceil(at - now)));
-    // The open socket already keeps the process alive while anything is pending; an idle one must not be held.
-    this.deadlineTimer.unref();
-  }
-
-  /** Fails every request past its deadline with 408 and re-arms for the earliest one left. */
-  private readonly expire = (): void => {
-    this.deadlineTimer = undefined;
-    this.timerAt = Infinity;
-    const now = performance.now();
-    let next = Infinity;
-    const expired: [number, Pending][] = [];
-    for (const entry of this.pending) {
-      if (entry[1].deadline <= now) expired.push(entry);
-      else if (entry[1].deadline < next) next = entry[1].deadline;
-    }
-    for (const [id, p] of expired) {
-      this.giveUp(id, new RpcError(TRANSPORT_ERROR_ID, 408, `no response within ${p.timeout} ms`));
-    }
-    if (next !== Infinity && !this.isClosed) this.armDeadline(next, now);
-  };
-
   private allocateId(): number {
     // Ids wrap at 2^32; skipping ones still in flight keeps them unique even after wrapping.
     do this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
     while (this.pending.has(this.nextId) || this.pings.has(this.nextId) || this.streams.table.has(this.nextId));
     return this.nextId;
-  }
-
-  private send(kind: MessageKind, id: number): void {
-    this.writer.write(
-      { kind, id, codec: 0, service: '', endpoint: '', timeout: 0, metadata: undefined, error: false, body: EMPTY },
-      id,
-    );
-  }
-
-  private take(id: number): Pending | undefined {
-    const p = this.pending.get(id);
-    if (!p) return undefined;
-    this.pending.delete(id);
-    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
-    return p;
   }
 
   private onData(chunk: Buffer): void {
@@ -263,7 +190,7 @@ export class TcpClientSocket implements ClientSocket {
 
   private onFrame(f: Frame): void {
     if (f.kind === MessageKind.response) {
-      const p = this.take(f.id);
+      const p = this.pending.take(f.id);
       // The answer to a stream call; or a response after its request timed out or was aborted (dropped there).
       if (!p) return this.streams.receive(f);
       const refused = inflateInPlace(f, this.opts.maxFrameSize);
@@ -288,7 +215,7 @@ export class TcpClientSocket implements ClientSocket {
   }
 
   /** The channel of a request answered with a stream; the request's deadline and signal now bound the stream. */
-  private replyStream(id: number, p: Pending): StreamChannel {
+  private replyStream(id: number, p: PendingCall): StreamChannel {
     const channel = this.streams.table.open(id, 'client');
     channel.openedByResponse();
     channel.bound(p.deadline - performance.now(), p.signal);
@@ -313,10 +240,8 @@ export class TcpClientSocket implements ClientSocket {
     this.isClosed = true;
     this.closeReason = reason;
     this.heartbeat?.stop();
-    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = undefined;
     const err = unavailable(`${reason} (${this.remote})`);
-    for (const id of [...this.pending.keys()]) this.take(id)?.reject(err);
+    this.pending.failAll(err);
     this.streams.table.closeAll(err);
     for (const ping of this.pings.values()) ping.fail(err);
     this.pings.clear();
