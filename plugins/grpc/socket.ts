@@ -23,7 +23,7 @@ export interface GrpcDialOptions {
   credentials?: ChannelCredentials;
 }
 
-/** The reason a cancel frame gives when the caller's deadline passed (docs/protocol.md §3). */
+/** The reason a cancel frame gives when the caller's deadline passed (docs/protocol.md §7). */
 const CANCEL_DEADLINE = 408;
 
 const unavailable = (detail: string) => new RpcError(TRANSPORT_ERROR_ID, 503, detail);

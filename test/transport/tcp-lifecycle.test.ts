@@ -25,7 +25,8 @@ describe('tcp transport: lifecycle', () => {
     const address = await rawServer((s) => s.on('data', (c: Buffer) => chunks.push(c)));
     fx.client = await new TcpTransport().dial(address);
     expect((await rejection(fx.client.request(request(), { timeout: 30 }))).code).toBe(408);
-    const cancel = '5048010200000000000100000000000000000000000000000000'; // docs/protocol.md, section 9
+    // docs/protocol.md §7 and §10: a cancel (kind 2) for id 1 whose reason, bytes 10-13, is 408: the deadline passed.
+    const cancel = '5048010200000000000100000198000000000000000000000000';
     await waitFor(() => Buffer.concat(chunks).toString('hex').endsWith(cancel), 'the cancel frame');
     const reader = new FrameReader(1 << 20);
     reader.push(Buffer.concat(chunks));

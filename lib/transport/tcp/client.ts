@@ -20,8 +20,9 @@ const unavailable = (detail: string) => new RpcError(TRANSPORT_ERROR_ID, 503, de
 export class TcpClientSocket implements ClientSocket {
   /** Requests waiting for their responses; one that times out or is aborted is cancelled on the server. */
   private readonly pending = new PendingRequests<number>({
-    abandoned: (id) => {
-      if (!this.isClosed) this.writer.control(MessageKind.cancel, id);
+    // The cancel says why (docs/protocol.md §7): 408 when the caller's deadline passed, 0 otherwise.
+    abandoned: (id, err) => {
+      if (!this.isClosed) this.writer.control(MessageKind.cancel, id, err.code === 408 ? 408 : 0);
     },
   });
   private readonly pings = new Map<number, { done(): void; fail(e: Error): void }>();
