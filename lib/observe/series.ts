@@ -104,11 +104,11 @@ export class ClientMethodSeries extends MethodSeries {
   }
 
   /** The call that began at `started` (performance.now() ms) ended, with `error` or none. */
-  end(started: number, error: unknown): void {
+  end(started: number, error: unknown, now = performance.now()): void {
     this.inFlight--;
     const code = codeOf(error);
     if (code === 408) this.timeouts++;
-    this.record(code, (performance.now() - started) / 1000);
+    this.record(code, (now - started) / 1000);
   }
 
   retry(): void {
