@@ -1,23 +1,13 @@
 import { Child, killAll, uniqueName } from '../helpers/process';
 import { cli, fixture } from '../cli/run-cli';
+import type { BenchSummary } from '../../lib/cli/bench-report';
 
 afterEach(killAll);
 
 /** `phobos bench` against a real service process, over real sockets. */
 
-interface Summary {
-  service: string;
-  endpoint: string;
-  concurrency: number;
-  duration: number;
-  total: number;
-  ok: number;
-  errors: number;
-  rps: number;
-  latency: { min: number; mean: number; p50: number; p90: number; p99: number; max: number };
-  errorsByCode: Record<string, number>;
-  errorSamples: Record<string, string>;
-}
+/** The `--json` summary, as the command declares it. */
+type Summary = BenchSummary;
 
 /** Reads the text summary back into numbers. */
 function parseText(out: string) {
