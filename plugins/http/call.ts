@@ -2,12 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Codec } from '../../lib/codec';
 import type { CallOptions, ClientStream } from '../../lib/client/types';
 import { RpcError } from '../../lib/errors';
-import { checkAnnounced, readBody, type BodyError } from './body';
 import type { GatewayCore } from './core';
 import { callError, gatewayError } from './errors';
 import { dropUnsafeKeys, parseJson } from './json';
 import { findEndpoint, streamKind } from './lookup';
-import { callHeaders, type CallHeaders } from './metadata';
+import { acceptBody, acceptHeaders, hasBody } from './intake';
 import { replyCodec, requestCodec, wantsEventStream } from './negotiate';
 import { JSON_TYPE, send } from './reply';
 import { sendEventStream } from './sse';
@@ -27,19 +26,14 @@ export async function handleCall(core: GatewayCore, req: IncomingMessage, res: S
   const { options } = core;
   const codecs = core.service.codecs;
   const viaGet = req.method === 'GET';
-  let headers: CallHeaders;
-  try {
-    headers = callHeaders(req.headers, options);
-  } catch (err) {
-    return core.fail(req, res, err as RpcError, { close: hasBody(req) });
-  }
-  res.setHeader('x-request-id', headers.requestId);
+  const headers = acceptHeaders(core, req, res);
+  if (!headers) return;
 
   // The lookup runs while the body arrives; a warm one is a Map read.
   const found = findEndpoint(core.service.cache, service, endpoint);
   found.catch(() => {});
   let codec: Codec;
-  let raw: Buffer;
+  let raw: Buffer | undefined;
   if (viaGet) {
     codec = codecs.byContentType(JSON_TYPE)!;
     raw = Buffer.from(queryParam(req.url ?? '', 'request') ?? '', 'utf8');
@@ -50,13 +44,8 @@ export async function handleCall(core: GatewayCore, req: IncomingMessage, res: S
       return core.fail(req, res, gatewayError(415, detail), { close: hasBody(req) });
     }
     codec = c;
-    const refused = checkAnnounced(req, options.bodyLimit);
-    if (refused) return core.fail(req, res, refused, { close: true });
-    try {
-      raw = await readBody(req, { limit: options.bodyLimit, timeout: options.bodyTimeout });
-    } catch (err) {
-      return core.fail(req, res, err as BodyError, { close: (err as BodyError).closeConnection });
-    }
+    raw = await acceptBody(core, req, res);
+    if (!raw) return;
   }
 
   let kind: string | undefined;
@@ -129,11 +118,6 @@ export function decodeRequest(codec: Codec, raw: Buffer, service: string, endpoi
     throw gatewayError(400, `malformed ${codec.name} body: ${(err as Error).message}`);
   }
   return dropUnsafeKeys(value);
-}
-
-export function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 function knownTypes(core: GatewayCore): string {

@@ -1,12 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RpcError } from '../../lib/errors';
-import { checkAnnounced, readBody, type BodyError } from './body';
-import { hasBody } from './call';
+import { acceptBody, acceptHeaders, hasBody } from './intake';
 import type { GatewayCore } from './core';
 import { callError, gatewayError, httpStatus } from './errors';
 import { parseJson } from './json';
 import { findEndpoint, streamKind } from './lookup';
-import { callHeaders, type CallHeaders } from './metadata';
+import type { CallHeaders } from './metadata';
 import { mediaType } from './negotiate';
 import { JSON_TYPE, send } from './reply';
 
@@ -41,25 +40,14 @@ const SERVER_ERROR = -32000;
 
 export async function handleJsonRpc(core: GatewayCore, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { options } = core;
-  let headers: CallHeaders;
-  try {
-    headers = callHeaders(req.headers, options);
-  } catch (err) {
-    return core.fail(req, res, err as RpcError, { close: hasBody(req) });
-  }
-  res.setHeader('x-request-id', headers.requestId);
+  const headers = acceptHeaders(core, req, res);
+  if (!headers) return;
   const type = mediaType(req.headers['content-type']);
   if (type !== JSON_TYPE && type !== '') {
     return core.fail(req, res, gatewayError(415, `JSON-RPC takes Content-Type application/json, not "${type}"`), { close: hasBody(req) });
   }
-  const refused = checkAnnounced(req, options.bodyLimit);
-  if (refused) return core.fail(req, res, refused, { close: true });
-  let raw: Buffer;
-  try {
-    raw = await readBody(req, { limit: options.bodyLimit, timeout: options.bodyTimeout });
-  } catch (err) {
-    return core.fail(req, res, err as BodyError, { close: (err as BodyError).closeConnection });
-  }
+  const raw = await acceptBody(core, req, res);
+  if (!raw) return;
   const deadline = Date.now() + headers.timeout;
   let answer: Response | Response[] | undefined;
   let parsed: unknown;

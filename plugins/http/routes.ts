@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { withDeadline } from '../../lib/deadlines';
 import type { RpcError } from '../../lib/errors';
-import { handleCall, hasBody } from './call';
+import { handleCall } from './call';
+import { hasBody } from './intake';
 import { serviceStarted, type GatewayCore } from './core';
 import { applyCors } from './cors';
 import { gatewayError } from './errors';
