@@ -392,7 +392,8 @@ async function settleAll(list: (Promise<unknown> | undefined)[]): Promise<void> 
   await Promise.allSettled(list);
 }
 
-function waitForSignal(): Promise<NodeJS.Signals> {
+/** Resolves on the first SIGINT/SIGTERM; a second one while stopping exits 1 at once. */
+export function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       process.removeListener('SIGINT', onSignal);

@@ -1,5 +1,5 @@
 import { ConfigError } from '../flags';
-import { createService, type PhobosService } from '../service';
+import { createService, waitForSignal, type PhobosService } from '../service';
 
 /**
  * `phobos gateway [--address 127.0.0.1:8080] [--cors[=origin,origin]] [--body_limit 1mb] [--header_prefix x-phobos-]`
@@ -92,16 +92,4 @@ export async function gatewayCommand(argv: string[], command: GatewayCommandOpti
   await stopped;
   await gateway.close();
   await service.stop();
-}
-
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(signal);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
 }
