@@ -34,7 +34,7 @@ export class ProtobufCodec implements Codec {
   readonly id = CODEC_IDS.protobuf;
   readonly contentType = 'application/protobuf';
   readonly typed = true;
-  /** Phobos service -> endpoint -> rpc. Endpoints are stored lowercased; other spellings are added as they are met. */
+  /** Phobos service -> endpoint -> rpc. Endpoints are stored lowercased. */
   private readonly services = new Map<string, Map<string, RpcShape>>();
   private readonly topics = new Map<string, protobuf.Type>();
   private readonly conversion: protobuf.IConversionOptions;
@@ -83,13 +83,8 @@ export class ProtobufCodec implements Codec {
   rpc(service: string, endpoint: string): RpcShape | undefined {
     const endpoints = this.services.get(service);
     if (!endpoints) return undefined;
-    let rpc = endpoints.get(endpoint);
-    if (!rpc) {
-      rpc = endpoints.get(endpoint.toLowerCase());
-      // Remember this spelling, so the next call with it is one Map read.
-      if (rpc) endpoints.set(endpoint, rpc);
-    }
-    return rpc;
+    // Not remembered per spelling: spellings come from callers, and a table of them would grow with what they send.
+    return endpoints.get(endpoint) ?? endpoints.get(endpoint.toLowerCase());
   }
 
   /** The Phobos service names this codec knows, for messages and docs. */
