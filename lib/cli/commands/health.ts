@@ -7,6 +7,7 @@ import { MessageKind, type ClientSocket, type Message, type Transport } from '..
 import { parseDuration } from '../../flags';
 import { CliError } from '../args';
 import { printJson, type Command } from '../command';
+import { decodeReply } from '../../client/scope';
 
 /**
  * `phobos health <service>`: asks every node of the service, directly (no selector, no retry, no breaker: each node
@@ -104,7 +105,7 @@ export async function probeNode(
     const sent = performance.now();
     const reply = await socket.request(message, { timeout: remaining });
     const rtt = performance.now() - sent;
-    const decoded = codecs.get(reply.codec)?.decode(reply.body);
+    const decoded = decodeReply(codecs, reply, service, HEALTH_ENDPOINT);
     if (reply.error) throw RpcError.from(decoded as RpcError);
     const report = decoded as HealthReport;
     const status: NodeStatus = report.status === 'serving' || report.status === 'draining' ? report.status : 'error';
